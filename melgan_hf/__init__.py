@@ -1,0 +1,32 @@
+"""melgan-hf: MelGAN vocoding and GAN audio style transfer on the Hugging Face stack.
+
+Importing the package registers its configs, models and feature extractors with transformers' Auto classes, so
+`AutoConfig`, `AutoModel` and `AutoFeatureExtractor` load saved models without `trust_remote_code`.
+"""
+
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+
+from .audio import AudioError, load_audio, save_audio
+from .configuration_melgan import MEL_PRESETS, MelGANConfig
+from .feature_extraction_melgan import MelGANFeatureExtractor
+from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
+from .pipelines import GriffinLimVocoder, MelGANVocoder
+
+__version__ = "0.1.0"
+
+AutoConfig.register(MelGANConfig.model_type, MelGANConfig, exist_ok=True)
+AutoModel.register(MelGANConfig, MelGANGenerator, exist_ok=True)
+AutoFeatureExtractor.register(MelGANConfig, MelGANFeatureExtractor, exist_ok=True)
+
+__all__ = [
+    "MEL_PRESETS",
+    "AudioError",
+    "GriffinLimVocoder",
+    "MelGANConfig",
+    "MelGANDiscriminator",
+    "MelGANFeatureExtractor",
+    "MelGANGenerator",
+    "MelGANVocoder",
+    "load_audio",
+    "save_audio",
+]

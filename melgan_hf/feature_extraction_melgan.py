@@ -1,0 +1,236 @@
+"""The project's one log-mel implementation: features, losses, training, evaluation and the app all call it."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import librosa
+import numpy as np
+import torch
+from transformers import BatchFeature, SequenceFeatureExtractor
+
+from .configuration_melgan import MEL_PRESETS, MelGANConfig
+
+
+class MelGANFeatureExtractor(SequenceFeatureExtractor):
+    """
+    Log-mel spectrogram as the MelGAN family computes it: the signal is reflect-padded by `(n_fft - hop_length) / 2`
+    on both sides, framed without centring (so a clip of `n` samples gives `n // hop_length` frames and the vocoder
+    returns exactly `frames * hop_length` samples), STFT magnitude, librosa's Slaney mel filters, then
+    `log(max(mel, mel_floor))` in base 10 or e. Defaults are the `"melgan"` preset; see `from_preset`.
+    """
+
+    model_input_names = ["input_features", "padding_mask"]  # noqa: RUF012 - transformers API
+
+    def __init__(
+        self,
+        feature_size: int = 80,
+        sampling_rate: int = 22050,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        win_length: int = 1024,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        mel_log: str = "log10",
+        mel_floor: float = 1e-5,
+        mel_preset: str | None = "melgan",
+        padding_value: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("num_mel_bins", None)
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.win_length = win_length
+        self.fmin = fmin
+        self.fmax = fmax
+        self.mel_log = mel_log
+        self.mel_floor = mel_floor
+        self.mel_preset = mel_preset
+        # Validates every value with the same messages as the model config.
+        MelGANConfig(**self._audio_fields(feature_size, sampling_rate))
+        if padding_value is None:
+            padding_value = float(self.log_scale(np.float64(mel_floor)))
+        super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
+        self.mel_filters = librosa.filters.mel(
+            sr=sampling_rate, n_fft=n_fft, n_mels=feature_size, fmin=fmin, fmax=fmax, htk=False, norm="slaney"
+        ).astype(np.float32)
+        self._torch_cache: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _audio_fields(self, feature_size: int, sampling_rate: int) -> dict[str, Any]:
+        return {
+            "sampling_rate": sampling_rate,
+            "num_mel_bins": feature_size,
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "win_length": self.win_length,
+            "fmin": self.fmin,
+            "fmax": self.fmax,
+            "mel_log": self.mel_log,
+            "mel_floor": self.mel_floor,
+            "mel_preset": self.mel_preset,
+        }
+
+    @property
+    def num_mel_bins(self) -> int:
+        return self.feature_size
+
+    @property
+    def audio_fields(self) -> dict[str, Any]:
+        """This front end as `MelGANConfig` fields, so a model and its features can be checked against each other."""
+        return self._audio_fields(self.feature_size, self.sampling_rate)
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> MelGANFeatureExtractor:
+        """`"melgan"` (original), `"hifigan"` (Tacotron 2 / HiFi-GAN compatible) or `"speech16k"`."""
+        return cls.from_config(MelGANConfig.from_preset(preset, **overrides))
+
+    @classmethod
+    def from_config(cls, config: MelGANConfig) -> MelGANFeatureExtractor:
+        fields = config.audio_kwargs
+        return cls(feature_size=fields.pop("num_mel_bins"), **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        for key in ("mel_filters", "_torch_cache"):
+            output.pop(key, None)
+        return output
+
+    def log_scale(self, magnitude: Any) -> Any:
+        """Clamp to `mel_floor`, then take the preset's log (works on numpy arrays and torch tensors)."""
+        lib = torch if isinstance(magnitude, torch.Tensor) else np
+        clamped = lib.clip(magnitude, self.mel_floor, None) if lib is np else magnitude.clamp(min=self.mel_floor)
+        return lib.log10(clamped) if self.mel_log == "log10" else lib.log(clamped)
+
+    def inverse_log_scale(self, log_mel: np.ndarray) -> np.ndarray:
+        """Back from the log scale to linear mel magnitudes (for Griffin-Lim)."""
+        return np.power(10.0, log_mel) if self.mel_log == "log10" else np.exp(log_mel)
+
+    def _window_and_filters(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (device, dtype)
+        if key not in self._torch_cache:
+            window = torch.hann_window(self.win_length, device=device, dtype=dtype)
+            filters = torch.from_numpy(self.mel_filters).to(device=device, dtype=dtype)
+            self._torch_cache[key] = (window, filters)
+        return self._torch_cache[key]
+
+    def mel_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """
+        Differentiable log-mel of `(batch, samples)` or `(samples,)` audio on any device → `(batch, frames,
+        num_mel_bins)` with `frames = samples // hop_length`. Clips must be at least one hop long.
+        """
+        if waveforms.dim() == 1:
+            waveforms = waveforms.unsqueeze(0)
+        if waveforms.dim() == 3 and waveforms.shape[1] == 1:
+            waveforms = waveforms.squeeze(1)
+        if waveforms.dim() != 2:
+            raise ValueError(f"waveforms must be (batch, samples) or (samples,), got shape {tuple(waveforms.shape)}.")
+        num_samples = waveforms.shape[-1]
+        if num_samples < self.hop_length:
+            raise ValueError(
+                f"Audio of {num_samples} samples is shorter than one hop ({self.hop_length} samples,"
+                f" {self.hop_length / self.sampling_rate * 1000:.0f} ms): too short for a single mel frame."
+            )
+        compute_dtype = torch.float32 if waveforms.dtype in (torch.float16, torch.bfloat16) else waveforms.dtype
+        waveforms = waveforms.to(compute_dtype)
+        window, filters = self._window_and_filters(waveforms.device, compute_dtype)
+        pad = (self.n_fft - self.hop_length) // 2
+        # Reflection needs more samples than the pad; very short clips fall back to zero padding.
+        mode = "reflect" if num_samples > pad else "constant"
+        padded = torch.nn.functional.pad(waveforms.unsqueeze(1), (pad, pad), mode=mode).squeeze(1)
+        spectrum = torch.stft(
+            padded,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=window,
+            center=False,
+            return_complex=True,
+        )
+        magnitude = spectrum.abs()
+        mel = torch.matmul(filters, magnitude)
+        return self.log_scale(mel).transpose(1, 2)
+
+    def __call__(
+        self,
+        raw_audio: np.ndarray | torch.Tensor | Sequence[np.ndarray] | Sequence[float],
+        sampling_rate: int | None = None,
+        padding: bool | str = True,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        return_padding_mask: bool = True,
+        device: str | torch.device = "cpu",
+    ) -> BatchFeature:
+        """
+        Log-mels of one clip (1-D) or a batch (2-D array or list of 1-D clips of any lengths) of mono float audio.
+
+        Returns `input_features` `(batch, frames, num_mel_bins)` padded with `padding_value` (the log of the floor,
+        i.e. silence) and `padding_mask` `(batch, frames)`, 1 on real frames; its row sums are the frame counts.
+        """
+        if sampling_rate is None:
+            warnings.warn(
+                f"No sampling_rate passed to {type(self).__name__}; assuming {self.sampling_rate} Hz. Pass it to"
+                " catch audio at the wrong rate, which silently gives wrong mels.",
+                UserWarning,
+                stacklevel=2,
+            )
+        elif sampling_rate != self.sampling_rate:
+            raise ValueError(
+                f"Audio at {sampling_rate} Hz given to a feature extractor for {self.sampling_rate} Hz; resample it"
+                " first (melgan_hf.load_audio(path, sampling_rate=...) does)."
+            )
+        clips = self._as_clips(raw_audio)
+        features = []
+        with torch.no_grad():
+            for clip in clips:
+                mel = self.mel_spectrogram(torch.as_tensor(clip, dtype=torch.float32, device=device))
+                features.append(mel[0].cpu().numpy())
+        batch = BatchFeature({"input_features": features})
+        padded = self.pad(
+            batch,
+            padding=padding,
+            max_length=max_length,
+            return_attention_mask=return_padding_mask,
+            return_tensors=return_tensors,
+        )
+        if return_padding_mask:
+            padded["padding_mask"] = padded.pop("attention_mask")
+        return padded
+
+    @staticmethod
+    def _as_clips(raw_audio: Any) -> list[np.ndarray]:
+        if isinstance(raw_audio, torch.Tensor):
+            raw_audio = raw_audio.detach().cpu().numpy()
+        if isinstance(raw_audio, np.ndarray):
+            if raw_audio.ndim == 1:
+                clips = [raw_audio]
+            elif raw_audio.ndim == 2:
+                clips = list(raw_audio)
+            else:
+                raise ValueError(f"Audio must be 1-D (samples) or 2-D (batch, samples), got shape {raw_audio.shape}.")
+        elif isinstance(raw_audio, (list, tuple)) and raw_audio and np.ndim(raw_audio[0]) == 0:
+            clips = [np.asarray(raw_audio)]
+        elif isinstance(raw_audio, (list, tuple)):
+            clips = [np.asarray(clip.detach().cpu() if isinstance(clip, torch.Tensor) else clip) for clip in raw_audio]
+        else:
+            raise ValueError(f"Audio must be a numpy array, torch tensor or list of them, got {type(raw_audio)}.")
+        if not clips:
+            raise ValueError("No audio given: the batch is empty.")
+        for index, clip in enumerate(clips):
+            if clip.ndim != 1:
+                raise ValueError(f"Clip {index} must be mono 1-D audio, got shape {clip.shape}; mix it down first.")
+            if clip.size == 0:
+                raise ValueError(f"Clip {index} is empty (0 samples).")
+            if not np.issubdtype(clip.dtype, np.number) or not np.all(np.isfinite(clip)):
+                raise ValueError(f"Clip {index} contains NaN, infinite or non-numeric samples.")
+        return [clip.astype(np.float32, copy=False) for clip in clips]
+
+
+def samples_to_cover(num_samples: int, hop_length: int) -> int:
+    """Length to pad a clip to so that its frames cover every sample: the next multiple of `hop_length`."""
+    return max(1, math.ceil(num_samples / hop_length)) * hop_length
+
+
+__all__ = ["MEL_PRESETS", "MelGANFeatureExtractor"]

@@ -1,0 +1,279 @@
+"""MelGAN generator (mel → waveform) and multi-scale waveform discriminator (Kumar et al., 2019)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_melgan import MelGANConfig
+
+_CONV_TYPES = (nn.Conv1d, nn.ConvTranspose1d)
+
+
+def _weight_norm_layers(module: nn.Module) -> list[nn.Module]:
+    return [layer for layer in module.modules() if isinstance(layer, _CONV_TYPES)]
+
+
+def _weight_norm_magnitude(direction: torch.Tensor) -> torch.Tensor:
+    """The `g` that makes a weight-normed layer equal to `direction` (norm over all dims but the first)."""
+    return torch.linalg.vector_norm(direction.flatten(1), dim=1).view(-1, *[1] * (direction.dim() - 1))
+
+
+@dataclass
+class MelGANGeneratorOutput(ModelOutput):
+    """
+    waveforms: `(batch, frames * hop_length)` audio in [-1, 1]; padded frames produce padded samples.
+    waveform_lengths: `(batch,)` number of valid samples per item, given when a `padding_mask` was passed.
+    """
+
+    waveforms: torch.Tensor | None = None
+    waveform_lengths: torch.Tensor | None = None
+
+
+@dataclass
+class MelGANDiscriminatorOutput(ModelOutput):
+    """
+    logits: one `(batch, 1, time)` score map per scale (the last layer of each scale).
+    feature_maps: per scale, every layer's output (the last one is the score map), for feature matching.
+    """
+
+    logits: tuple[torch.Tensor, ...] | None = None
+    feature_maps: tuple[tuple[torch.Tensor, ...], ...] | None = None
+
+
+class MelGANPreTrainedModel(PreTrainedModel):
+    """Shared init and weight-norm handling. Weights are always stored weight-normed, so checkpoints load as-is."""
+
+    config: MelGANConfig
+    config_class = MelGANConfig
+    base_model_prefix = "melgan"
+    main_input_name = "input_features"
+    input_modalities = "audio"
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """PyTorch's default conv init on the direction `v`, `g = |v|`: what the original MelGAN effectively ran."""
+        if not isinstance(module, _CONV_TYPES):
+            return
+        if parametrize.is_parametrized(module, "weight"):
+            direction = module.parametrizations.weight.original1
+            init.kaiming_uniform_(direction, a=math.sqrt(5))
+            init.copy_(module.parametrizations.weight.original0, _weight_norm_magnitude(direction))
+        else:
+            direction = module.weight
+            init.kaiming_uniform_(direction, a=math.sqrt(5))
+        if module.bias is not None:
+            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(direction)
+            bound = 1 / math.sqrt(fan_in)
+            init.uniform_(module.bias, -bound, bound)
+
+    @property
+    def is_weight_norm_folded(self) -> bool:
+        return not any(parametrize.is_parametrized(layer, "weight") for layer in _weight_norm_layers(self))
+
+    def remove_weight_norm(self) -> None:
+        """Fold `g * v / |v|` into plain weights, in place: same outputs, less work per forward (inference)."""
+        for layer in _weight_norm_layers(self):
+            if parametrize.is_parametrized(layer, "weight"):
+                parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+
+    def apply_weight_norm(self) -> None:
+        """Weight-norm every conv (the training form; `g` starts as the norm of the current weight)."""
+        for layer in _weight_norm_layers(self):
+            if not parametrize.is_parametrized(layer, "weight"):
+                weight_norm(layer, dim=0)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
+        """Always save the weight-normed form: transformers silently re-initialises weights in the other form."""
+        if not self.is_weight_norm_folded:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        unfolded = type(self)(self.config)
+        unfolded.remove_weight_norm()
+        unfolded.load_state_dict(self.state_dict())
+        unfolded.apply_weight_norm()
+        return unfolded.save_pretrained(save_directory, *args, **kwargs)
+
+
+class MelGANResidualBlock(nn.Module):
+    """LeakyReLU → dilated conv k3 (reflect-padded) → LeakyReLU → conv k1, plus a 1x1 conv shortcut."""
+
+    def __init__(self, channels: int, dilation: int, leaky_relu_slope: float) -> None:
+        super().__init__()
+        self.leaky_relu_slope = leaky_relu_slope
+        self.conv_dilated = nn.Conv1d(
+            channels, channels, kernel_size=3, dilation=dilation, padding=dilation, padding_mode="reflect"
+        )
+        self.conv_pointwise = nn.Conv1d(channels, channels, kernel_size=1)
+        self.shortcut = nn.Conv1d(channels, channels, kernel_size=1)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        residual = nn.functional.leaky_relu(hidden_states, self.leaky_relu_slope)
+        residual = self.conv_dilated(residual)
+        residual = nn.functional.leaky_relu(residual, self.leaky_relu_slope)
+        residual = self.conv_pointwise(residual)
+        return self.shortcut(hidden_states) + residual
+
+
+class MelGANUpsampleBlock(nn.Module):
+    """LeakyReLU → transposed conv (kernel 2r, stride r: exactly r× longer) → dilated residual stack."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, ratio: int, n_residual_layers: int, leaky_relu_slope: float
+    ) -> None:
+        super().__init__()
+        self.leaky_relu_slope = leaky_relu_slope
+        self.upsample = nn.ConvTranspose1d(
+            in_channels,
+            out_channels,
+            kernel_size=2 * ratio,
+            stride=ratio,
+            padding=ratio // 2 + ratio % 2,
+            output_padding=ratio % 2,
+        )
+        self.residual_blocks = nn.ModuleList(
+            MelGANResidualBlock(out_channels, 3**layer, leaky_relu_slope) for layer in range(n_residual_layers)
+        )
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.upsample(nn.functional.leaky_relu(hidden_states, self.leaky_relu_slope))
+        for block in self.residual_blocks:
+            hidden_states = block(hidden_states)
+        return hidden_states
+
+
+class MelGANGenerator(MelGANPreTrainedModel):
+    """The MelGAN generator: log-mel frames → `hop_length` waveform samples per frame."""
+
+    def __init__(self, config: MelGANConfig) -> None:
+        super().__init__(config)
+        channels = config.ngf * 2 ** len(config.upsample_ratios)
+        self.conv_pre = nn.Conv1d(config.num_mel_bins, channels, kernel_size=7, padding=3, padding_mode="reflect")
+        blocks = []
+        for ratio in config.upsample_ratios:
+            blocks.append(
+                MelGANUpsampleBlock(channels, channels // 2, ratio, config.n_residual_layers, config.leaky_relu_slope)
+            )
+            channels //= 2
+        self.upsample_blocks = nn.ModuleList(blocks)
+        self.conv_post = nn.Conv1d(channels, 1, kernel_size=7, padding=3, padding_mode="reflect")
+        self.apply_weight_norm()
+        self.post_init()
+
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> MelGANGeneratorOutput | tuple[torch.Tensor, ...]:
+        r"""
+        input_features: `(batch, frames, num_mel_bins)` or `(frames, num_mel_bins)` log-mels in the config's preset.
+        padding_mask: `(batch, frames)`, 1 for real frames and 0 for padding; gives `waveform_lengths`.
+        """
+        if input_features.dim() == 2:
+            input_features = input_features.unsqueeze(0)
+        if input_features.dim() != 3 or input_features.shape[-1] != self.config.num_mel_bins:
+            raise ValueError(
+                f"input_features must be (batch, frames, {self.config.num_mel_bins}) or"
+                f" (frames, {self.config.num_mel_bins}), got shape {tuple(input_features.shape)}."
+            )
+        hidden_states = self.conv_pre(input_features.transpose(1, 2))
+        for block in self.upsample_blocks:
+            hidden_states = block(hidden_states)
+        hidden_states = nn.functional.leaky_relu(hidden_states, self.config.leaky_relu_slope)
+        waveforms = torch.tanh(self.conv_post(hidden_states)).squeeze(1)
+
+        waveform_lengths = None
+        if padding_mask is not None:
+            if padding_mask.dim() == 1:
+                padding_mask = padding_mask.unsqueeze(0)
+            waveform_lengths = padding_mask.sum(dim=-1) * self.config.hop_length
+
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if not return_dict:
+            return (waveforms,) if waveform_lengths is None else (waveforms, waveform_lengths)
+        return MelGANGeneratorOutput(waveforms=waveforms, waveform_lengths=waveform_lengths)
+
+
+class MelGANScaleDiscriminator(nn.Module):
+    """One scale of the multi-scale discriminator: wide conv, strided grouped convs, two output convs."""
+
+    def __init__(self, config: MelGANConfig) -> None:
+        super().__init__()
+        stride = config.downsampling_factor
+        layers = [nn.Conv1d(1, config.ndf, kernel_size=15, padding=7, padding_mode="reflect")]
+        channels = config.ndf
+        for _ in range(config.n_layers_D):
+            out_channels = min(channels * stride, 1024)
+            layers.append(
+                nn.Conv1d(
+                    channels,
+                    out_channels,
+                    kernel_size=stride * 10 + 1,
+                    stride=stride,
+                    padding=stride * 5,
+                    groups=math.gcd(max(1, channels // 4), out_channels, channels),
+                )
+            )
+            channels = out_channels
+        out_channels = min(channels * 2, 1024)
+        layers.append(nn.Conv1d(channels, out_channels, kernel_size=5, padding=2))
+        self.layers = nn.ModuleList(layers)
+        self.conv_out = nn.Conv1d(out_channels, 1, kernel_size=3, padding=1)
+        self.leaky_relu_slope = config.leaky_relu_slope
+
+    def forward(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feature_maps = []
+        hidden_states = waveforms
+        for layer in self.layers:
+            hidden_states = nn.functional.leaky_relu(layer(hidden_states), self.leaky_relu_slope)
+            feature_maps.append(hidden_states)
+        feature_maps.append(self.conv_out(hidden_states))
+        return tuple(feature_maps)
+
+
+class MelGANDiscriminator(MelGANPreTrainedModel):
+    """Multi-scale discriminator: the same architecture on the waveform and its 2× and 4× average-pooled copies."""
+
+    main_input_name = "waveforms"
+
+    def __init__(self, config: MelGANConfig) -> None:
+        super().__init__(config)
+        self.discriminators = nn.ModuleList(MelGANScaleDiscriminator(config) for _ in range(config.num_D))
+        self.downsample = nn.AvgPool1d(4, stride=2, padding=1, count_include_pad=False)
+        self.apply_weight_norm()
+        self.post_init()
+
+    def forward(
+        self, waveforms: torch.Tensor, return_dict: bool | None = None
+    ) -> MelGANDiscriminatorOutput | tuple[tuple, tuple]:
+        """waveforms: `(batch, samples)` or `(batch, 1, samples)`."""
+        if waveforms.dim() == 2:
+            waveforms = waveforms.unsqueeze(1)
+        feature_maps = []
+        for index, discriminator in enumerate(self.discriminators):
+            if index:
+                waveforms = self.downsample(waveforms)
+            feature_maps.append(discriminator(waveforms))
+        logits = tuple(maps[-1] for maps in feature_maps)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if not return_dict:
+            return logits, tuple(feature_maps)
+        return MelGANDiscriminatorOutput(logits=logits, feature_maps=tuple(feature_maps))
+
+
+__all__ = [
+    "MelGANDiscriminator",
+    "MelGANDiscriminatorOutput",
+    "MelGANGenerator",
+    "MelGANGeneratorOutput",
+    "MelGANPreTrainedModel",
+]

@@ -1,0 +1,230 @@
+"""User-facing vocoders: mel → audio (`decode`) and audio → mel → audio (copy-synthesis, `__call__`)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import librosa
+import numpy as np
+import torch
+from huggingface_hub import HfApi
+
+from .audio import resample, to_mono_float32
+from .configuration_melgan import MelGANConfig
+from .feature_extraction_melgan import MelGANFeatureExtractor, samples_to_cover
+from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
+
+DISCRIMINATOR_SUBFOLDER = "discriminator"
+
+
+def _as_mel_batch(mel: np.ndarray | torch.Tensor, num_mel_bins: int) -> tuple[torch.Tensor, bool]:
+    """`(frames, mels)` or `(batch, frames, mels)` → float32 `(batch, frames, mels)` and whether it was batched."""
+    array = mel.detach().cpu().numpy() if isinstance(mel, torch.Tensor) else np.asarray(mel)
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise ValueError(f"The mel must hold real numbers, got dtype {array.dtype}.")
+    tensor = torch.from_numpy(array.astype(np.float32))
+    if tensor.dim() not in (2, 3) or tensor.shape[-1] != num_mel_bins:
+        hint = ""
+        if tensor.dim() in (2, 3) and tensor.shape[-2] == num_mel_bins:
+            hint = " It looks like (mels, frames): transpose it."
+        raise ValueError(
+            f"Expected a mel of shape (frames, {num_mel_bins}) or (batch, frames, {num_mel_bins}),"
+            f" got {tuple(tensor.shape)}.{hint}"
+        )
+    if tensor.shape[-2] == 0 or tensor.shape[0] == 0:
+        raise ValueError(f"The mel is empty (shape {tuple(tensor.shape)}).")
+    if not torch.isfinite(tensor).all():
+        raise ValueError("The mel contains NaN or infinite values.")
+    batched = tensor.dim() == 3
+    return (tensor if batched else tensor.unsqueeze(0)), batched
+
+
+class _Vocoder:
+    """Copy-synthesis shared by every vocoder: audio → this vocoder's mel → `decode`."""
+
+    feature_extractor: MelGANFeatureExtractor
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.feature_extractor.sampling_rate
+
+    def decode(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, audio: np.ndarray, sampling_rate: int) -> tuple[np.ndarray, int]:
+        """
+        Copy-synthesis of mono or `(samples, channels)` audio at any rate: resampled to the vocoder's rate, then
+        mel → audio. Returns `(float32 samples, rate)`, exactly as long as the resampled input.
+        """
+        audio = resample(to_mono_float32(audio), sampling_rate, self.sampling_rate)
+        hop = self.feature_extractor.hop_length
+        # Pad to whole frames so that every input sample is reproduced, then cut back.
+        padded = np.pad(audio, (0, samples_to_cover(audio.size, hop) - audio.size))
+        with torch.no_grad():
+            mel = self.feature_extractor.mel_spectrogram(torch.from_numpy(padded))
+        return self.decode(mel[0])[: audio.size], self.sampling_rate
+
+
+class MelGANVocoder(_Vocoder):
+    """
+    A MelGAN generator with its feature extractor. `from_pretrained` loads a folder or Hub repo saved by
+    `save_pretrained`; `decode` runs the generator with weight norm folded (same outputs, less work).
+    """
+
+    def __init__(
+        self,
+        generator: MelGANGenerator,
+        feature_extractor: MelGANFeatureExtractor | None = None,
+        discriminator: MelGANDiscriminator | None = None,
+    ) -> None:
+        self.generator = generator
+        self.feature_extractor = feature_extractor or MelGANFeatureExtractor.from_config(generator.config)
+        self.discriminator = discriminator
+        mismatched = {
+            key: (value, getattr(generator.config, key))
+            for key, value in self.feature_extractor.audio_fields.items()
+            if key != "mel_preset" and value != getattr(generator.config, key)
+        }
+        if mismatched:
+            details = ", ".join(f"{key}: features {a!r} vs model {b!r}" for key, (a, b) in mismatched.items())
+            raise ValueError(f"The feature extractor does not match the generator's mel front end ({details}).")
+        self._inference_generator: MelGANGenerator | None = None
+
+    @property
+    def config(self) -> MelGANConfig:
+        return self.generator.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.generator.device
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_repo_id: str | os.PathLike,
+        *,
+        device: str | torch.device | None = None,
+        load_discriminator: bool = False,
+        **hub_kwargs: Any,
+    ) -> MelGANVocoder:
+        """
+        Load generator and feature extractor (and the discriminator saved beside them, for fine-tuning) from a local
+        folder or a Hub repo id. Only safetensors weights are read. `hub_kwargs` go to transformers
+        (`revision`, `token`, `cache_dir`, `local_files_only`, …).
+        """
+        generator = load_model(MelGANGenerator, path_or_repo_id, **hub_kwargs)
+        feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, **hub_kwargs)
+        discriminator = None
+        if load_discriminator:
+            discriminator = load_model(
+                MelGANDiscriminator, path_or_repo_id, subfolder=DISCRIMINATOR_SUBFOLDER, **hub_kwargs
+            )
+        vocoder = cls(generator, feature_extractor, discriminator)
+        return vocoder.to(device) if device is not None else vocoder
+
+    def to(self, device: str | torch.device) -> MelGANVocoder:
+        self.generator.to(device)
+        if self.discriminator is not None:
+            self.discriminator.to(device)
+        self._inference_generator = None
+        return self
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Generator (`config.json`, `model.safetensors`), `preprocessor_config.json`, and `discriminator/`."""
+        self.generator.save_pretrained(save_directory, **kwargs)
+        self.feature_extractor.save_pretrained(save_directory, **kwargs)
+        if self.discriminator is not None:
+            self.discriminator.save_pretrained(Path(save_directory) / DISCRIMINATOR_SUBFOLDER, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, commit_message: str = "Upload MelGAN vocoder", **kwargs: Any) -> str:
+        """Upload everything `save_pretrained` writes as one commit; returns the commit URL."""
+        api = HfApi(token=kwargs.pop("token", None))
+        api.create_repo(repo_id, exist_ok=True, private=kwargs.pop("private", None))
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder)
+            commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message, **kwargs)
+        return commit.commit_url
+
+    def inference_generator(self) -> MelGANGenerator:
+        """
+        A copy of the generator with weight norm folded, in eval mode, built on first use. The trained generator
+        is left untouched; call `refresh()` after changing its weights.
+        """
+        if self._inference_generator is None:
+            folded = MelGANGenerator(self.generator.config)
+            folded.load_state_dict(self.generator.state_dict())
+            folded.remove_weight_norm()
+            self._inference_generator = folded.to(self.generator.device).eval().requires_grad_(False)
+        return self._inference_generator
+
+    def refresh(self) -> None:
+        """Forget the folded inference copy (after training or editing `self.generator`)."""
+        self._inference_generator = None
+
+    def decode(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
+        """
+        Log-mel in this vocoder's preset, `(frames, mels)` or `(batch, frames, mels)`, numpy or torch →
+        float32 waveform `(frames * hop_length,)` or `(batch, frames * hop_length)`.
+        """
+        batch, batched = _as_mel_batch(mel, self.config.num_mel_bins)
+        generator = self.inference_generator()
+        with torch.inference_mode():
+            waveforms = generator(batch.to(generator.device)).waveforms.float().cpu().numpy()
+        return waveforms if batched else waveforms[0]
+
+
+class GriffinLimVocoder(_Vocoder):
+    """The classic phase-reconstruction baseline (librosa) with the same `decode(mel)` call as `MelGANVocoder`."""
+
+    def __init__(self, feature_extractor: MelGANFeatureExtractor | None = None, n_iter: int = 32) -> None:
+        self.feature_extractor = feature_extractor or MelGANFeatureExtractor()
+        self.n_iter = n_iter
+
+    def decode(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
+        batch, batched = _as_mel_batch(mel, self.feature_extractor.num_mel_bins)
+        waveforms = np.stack([self._decode_one(item.numpy()) for item in batch])
+        return waveforms if batched else waveforms[0]
+
+    def _decode_one(self, log_mel: np.ndarray) -> np.ndarray:
+        fe = self.feature_extractor
+        magnitude = librosa.feature.inverse.mel_to_stft(
+            fe.inverse_log_scale(log_mel.T.astype(np.float64)),
+            sr=fe.sampling_rate,
+            n_fft=fe.n_fft,
+            power=1.0,
+            fmin=fe.fmin,
+            fmax=fe.fmax,
+            htk=False,
+            norm="slaney",
+        )
+        audio = librosa.griffinlim(
+            magnitude,
+            n_iter=self.n_iter,
+            hop_length=fe.hop_length,
+            win_length=fe.win_length,
+            center=True,
+            random_state=0,
+        )
+        # librosa centres frame t at t * hop; MelGAN features centre it at t * hop + hop / 2.
+        shift = fe.hop_length // 2
+        audio = np.pad(audio, (shift, 0))
+        target = log_mel.shape[0] * fe.hop_length
+        audio = np.pad(audio, (0, max(0, target - audio.size)))[:target]
+        return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
+def load_model(model_class: type, path_or_repo_id: str | os.PathLike, **kwargs: Any) -> Any:
+    """`from_pretrained` that reads safetensors only and refuses a checkpoint missing weights instead of
+    silently initialising them at random."""
+    model, info = model_class.from_pretrained(path_or_repo_id, use_safetensors=True, output_loading_info=True, **kwargs)
+    problems = {name: sorted(keys) for name, keys in info.items() if name != "error_msgs" and keys}
+    if problems or info.get("error_msgs"):
+        where = f"{path_or_repo_id}" + (f"/{kwargs['subfolder']}" if kwargs.get("subfolder") else "")
+        raise ValueError(f"{where}: weights do not match {model_class.__name__}: {problems or info['error_msgs']}")
+    return model.eval()
+
+
+__all__ = ["GriffinLimVocoder", "MelGANVocoder", "load_model"]
