@@ -25,6 +25,8 @@ def to_mono_float32(audio: np.ndarray, source: str = "audio") -> np.ndarray:
     audio = np.asarray(audio)
     if not np.issubdtype(audio.dtype, np.number):
         raise AudioError(f"{source}: samples must be numbers, got dtype {audio.dtype}.")
+    if audio.size == 0:
+        raise AudioError(f"{source}: contains no samples (empty audio).")
     if np.issubdtype(audio.dtype, np.integer):
         audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
     if audio.ndim == 2:
@@ -33,8 +35,6 @@ def to_mono_float32(audio: np.ndarray, source: str = "audio") -> np.ndarray:
         audio = audio.mean(axis=channel_axis)
     if audio.ndim != 1:
         raise AudioError(f"{source}: expected (samples,) or (samples, channels) audio, got shape {audio.shape}.")
-    if audio.size == 0:
-        raise AudioError(f"{source}: contains no samples (empty audio).")
     audio = audio.astype(np.float32, copy=False)
     if not np.all(np.isfinite(audio)):
         raise AudioError(f"{source}: contains NaN or infinite samples.")

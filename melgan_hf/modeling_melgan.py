@@ -165,6 +165,16 @@ class MelGANGenerator(MelGANPreTrainedModel):
             channels //= 2
         self.upsample_blocks = nn.ModuleList(blocks)
         self.conv_post = nn.Conv1d(channels, 1, kernel_size=7, padding=3, padding_mode="reflect")
+        # Reflection padding needs inputs longer than the pad (3 for the k7 convs, the largest dilation in the
+        # residual stacks); shorter mels are edge-extended to this many frames and the output is cut back.
+        largest_dilation = 3 ** max(config.n_residual_layers - 1, 0)
+        self.min_frames = max(
+            4,
+            *(
+                largest_dilation // math.prod(config.upsample_ratios[: i + 1]) + 1
+                for i in range(len(config.upsample_ratios))
+            ),
+        )
         self.apply_weight_norm()
         self.post_init()
 
@@ -180,16 +190,24 @@ class MelGANGenerator(MelGANPreTrainedModel):
         """
         if input_features.dim() == 2:
             input_features = input_features.unsqueeze(0)
-        if input_features.dim() != 3 or input_features.shape[-1] != self.config.num_mel_bins:
+        if (
+            input_features.dim() != 3
+            or input_features.shape[-1] != self.config.num_mel_bins
+            or input_features.shape[1] == 0
+        ):
             raise ValueError(
                 f"input_features must be (batch, frames, {self.config.num_mel_bins}) or"
-                f" (frames, {self.config.num_mel_bins}), got shape {tuple(input_features.shape)}."
+                f" (frames, {self.config.num_mel_bins}) with frames > 0, got shape {tuple(input_features.shape)}."
             )
-        hidden_states = self.conv_pre(input_features.transpose(1, 2))
+        frames = input_features.shape[1]
+        hidden_states = input_features.transpose(1, 2)
+        if frames < self.min_frames:
+            hidden_states = nn.functional.pad(hidden_states, (0, self.min_frames - frames), mode="replicate")
+        hidden_states = self.conv_pre(hidden_states)
         for block in self.upsample_blocks:
             hidden_states = block(hidden_states)
         hidden_states = nn.functional.leaky_relu(hidden_states, self.config.leaky_relu_slope)
-        waveforms = torch.tanh(self.conv_post(hidden_states)).squeeze(1)
+        waveforms = torch.tanh(self.conv_post(hidden_states)).squeeze(1)[:, : frames * self.config.hop_length]
 
         waveform_lengths = None
         if padding_mask is not None:

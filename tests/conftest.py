@@ -6,13 +6,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pytest
+import torch
 
-from melgan_hf import MelGANConfig, MelGANDiscriminator, MelGANGenerator, MelGANVocoder  # noqa: E402
+from melgan_hf import MelGANConfig, MelGANDiscriminator, MelGANGenerator, MelGANVocoder
 
 SAMPLING_RATE = 22050
 
