@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create .venv and install melgan-hf into it (editable) with the extras given as $1 (default: dev).
+# Torch first: machines with an NVIDIA GPU get the default (CUDA) build; CPU-only machines get the pinned
+# CPU build, which these project machines install from local disk in seconds (an unpinned torch would pull
+# several GB of CUDA libraries for nothing). Set MELGAN_TORCH to choose another torch requirement.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-dev}"
+python="${PYTHON:-python3}"
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+  if [ -n "${MELGAN_TORCH:-}" ]; then
+    torch_requirement="$MELGAN_TORCH"
+  elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    torch_requirement="torch>=2.4"
+  else
+    torch_requirement="torch==2.13.0"
+  fi
+  echo "setup: installing $torch_requirement"
+  "${pip[@]}" install --quiet "$torch_requirement"
+fi
+echo "setup: installing melgan-hf[$extras]"
+"${pip[@]}" install --quiet -e ".[$extras]"
