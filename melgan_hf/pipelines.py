@@ -119,9 +119,8 @@ class MelGANVocoder(_Vocoder):
         feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, **hub_kwargs)
         discriminator = None
         if load_discriminator:
-            discriminator = load_model(
-                MelGANDiscriminator, path_or_repo_id, subfolder=DISCRIMINATOR_SUBFOLDER, **hub_kwargs
-            )
+            subfolder = "/".join(filter(None, [hub_kwargs.pop("subfolder", None), DISCRIMINATOR_SUBFOLDER]))
+            discriminator = load_model(MelGANDiscriminator, path_or_repo_id, subfolder=subfolder, **hub_kwargs)
         vocoder = cls(generator, feature_extractor, discriminator)
         return vocoder.to(device) if device is not None else vocoder
 

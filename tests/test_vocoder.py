@@ -118,3 +118,26 @@ def test_pickled_weights_are_never_loaded(saved_vocoder, tiny_vocoder: MelGANVoc
 def test_missing_model_folder_names_it(tmp_path) -> None:
     with pytest.raises(OSError, match="no-such-model"):
         MelGANVocoder.from_pretrained(tmp_path / "no-such-model")
+
+
+def test_vocoder_in_a_subfolder_loads_with_its_discriminator(tmp_path, tiny_vocoder, random_mel) -> None:
+    # Style-transfer repos keep their vocoder in vocoder/; its discriminator sits in vocoder/discriminator/.
+    tiny_vocoder.save_pretrained(tmp_path / "vocoder")
+    loaded = MelGANVocoder.from_pretrained(tmp_path, subfolder="vocoder", load_discriminator=True)
+    assert loaded.discriminator is not None
+    np.testing.assert_array_equal(loaded.decode(random_mel), tiny_vocoder.decode(random_mel))
+
+
+def test_readme_python_example(saved_vocoder, tmp_path) -> None:
+    from melgan_hf import load_audio, save_audio
+
+    save_audio(tmp_path / "speech.flac", np.stack([sine(200.0, 0.7, 44100)] * 2, axis=1), 44100)
+    vocoder = MelGANVocoder.from_pretrained(saved_vocoder)
+    audio, rate = load_audio(tmp_path / "speech.flac", sampling_rate=vocoder.sampling_rate)
+    mel = vocoder.feature_extractor(audio, sampling_rate=rate)["input_features"][0]
+    waveform = vocoder.decode(mel)
+    copy, rate = vocoder(audio, rate)
+    save_audio(tmp_path / "copy.wav", copy, rate)
+    assert mel.shape == (audio.size // 256, 80)
+    assert waveform.shape == (mel.shape[0] * 256,) and copy.shape == audio.shape
+    assert load_audio(tmp_path / "copy.wav")[0].size == audio.size
