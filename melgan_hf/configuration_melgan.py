@@ -10,43 +10,24 @@ from transformers import PreTrainedConfig
 
 # Mel front ends people actually pair vocoders with. Mismatched mel parameters are the most reported
 # vocoder problem, so a preset is named explicitly and recorded in the config and the model card.
+_MELGAN_FRONT_END: dict[str, Any] = {
+    "sampling_rate": 22050,
+    "n_fft": 1024,
+    "hop_length": 256,
+    "win_length": 1024,
+    "num_mel_bins": 80,
+    "fmin": 0.0,
+    "fmax": None,
+    "mel_log": "log10",
+    "mel_floor": 1e-5,
+}
 MEL_PRESETS: dict[str, dict[str, Any]] = {
     # The MelGAN paper / descript melgan-neurips front end.
-    "melgan": {
-        "sampling_rate": 22050,
-        "n_fft": 1024,
-        "hop_length": 256,
-        "win_length": 1024,
-        "num_mel_bins": 80,
-        "fmin": 0.0,
-        "fmax": None,
-        "mel_log": "log10",
-        "mel_floor": 1e-5,
-    },
+    "melgan": _MELGAN_FRONT_END,
     # Tacotron 2 / HiFi-GAN (NVIDIA) front end: natural log, mels up to 8 kHz.
-    "hifigan": {
-        "sampling_rate": 22050,
-        "n_fft": 1024,
-        "hop_length": 256,
-        "win_length": 1024,
-        "num_mel_bins": 80,
-        "fmin": 0.0,
-        "fmax": 8000.0,
-        "mel_log": "ln",
-        "mel_floor": 1e-5,
-    },
+    "hifigan": {**_MELGAN_FRONT_END, "fmax": 8000.0, "mel_log": "ln"},
     # 16 kHz speech (telephony-grade corpora, ASR front ends); hop 256 keeps the paper's upsampling ratios.
-    "speech16k": {
-        "sampling_rate": 16000,
-        "n_fft": 1024,
-        "hop_length": 256,
-        "win_length": 1024,
-        "num_mel_bins": 80,
-        "fmin": 0.0,
-        "fmax": 8000.0,
-        "mel_log": "ln",
-        "mel_floor": 1e-5,
-    },
+    "speech16k": {**_MELGAN_FRONT_END, "sampling_rate": 16000, "fmax": 8000.0, "mel_log": "ln"},
 }
 MEL_LOG_TYPES = ("log10", "ln")
 

@@ -115,12 +115,16 @@ class MelGANVocoder(_Vocoder):
         folder or a Hub repo id. Only safetensors weights are read. `hub_kwargs` go to transformers
         (`revision`, `token`, `cache_dir`, `local_files_only`, …).
         """
-        generator = load_model(MelGANGenerator, path_or_repo_id, **hub_kwargs)
-        feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, **hub_kwargs)
-        discriminator = None
-        if load_discriminator:
-            subfolder = "/".join(filter(None, [hub_kwargs.pop("subfolder", None), DISCRIMINATOR_SUBFOLDER]))
-            discriminator = load_model(MelGANDiscriminator, path_or_repo_id, subfolder=subfolder, **hub_kwargs)
+        try:
+            generator = load_model(MelGANGenerator, path_or_repo_id, **hub_kwargs)
+            feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, **hub_kwargs)
+            discriminator = None
+            if load_discriminator:
+                subfolder = "/".join(filter(None, [hub_kwargs.pop("subfolder", None), DISCRIMINATOR_SUBFOLDER]))
+                discriminator = load_model(MelGANDiscriminator, path_or_repo_id, subfolder=subfolder, **hub_kwargs)
+        except OSError as error:
+            # transformers' messages do not always say which repo failed (offline misses, for one).
+            raise OSError(f"Could not load a MelGAN vocoder from {str(path_or_repo_id)!r}: {error}") from error
         vocoder = cls(generator, feature_extractor, discriminator)
         return vocoder.to(device) if device is not None else vocoder
 
