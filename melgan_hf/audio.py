@@ -105,6 +105,32 @@ def save_audio(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int) -
     return path
 
 
+def synthetic_melody(
+    sampling_rate: int,
+    seconds: float,
+    notes: tuple[float, ...] = (220.0, 277.18, 329.63, 440.0, 329.63, 277.18),
+    harmonics: int = 5,
+    rolloff: float = 1.0,
+) -> np.ndarray:
+    """
+    Harmonic notes (fundamentals in Hz, equal lengths) with vibrato and decaying envelopes, peak 0.5: test audio
+    for demos, smoke tests and synthetic corpora. `rolloff` sets the timbre: harmonic k has amplitude 1 / k**rolloff
+    (small = bright, large = dark).
+    """
+    time = np.arange(int(sampling_rate * seconds)) / sampling_rate
+    note_length = seconds / len(notes)
+    signal = np.zeros_like(time)
+    for index, frequency in enumerate(notes):
+        local = time - index * note_length
+        active = (local >= 0) & (local < note_length)
+        phase = 2 * np.pi * frequency * local + 0.3 * np.sin(2 * np.pi * 5.5 * local)
+        partials = sum(
+            np.sin(k * phase) / k**rolloff for k in range(1, harmonics + 1) if k * frequency < sampling_rate / 2
+        )
+        signal += np.exp(-3.0 * local) * active * partials
+    return (0.5 * signal / max(np.max(np.abs(signal)), 1e-9)).astype(np.float32)
+
+
 def find_files(inputs: list[str | os.PathLike], extensions: tuple[str, ...]) -> list[Path]:
     """Files named directly plus files with `extensions` found recursively in named folders, sorted per folder."""
     found: list[Path] = []
@@ -116,4 +142,13 @@ def find_files(inputs: list[str | os.PathLike], extensions: tuple[str, ...]) -> 
     return found
 
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioError", "find_files", "load_audio", "resample", "save_audio", "to_mono_float32"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioError",
+    "find_files",
+    "load_audio",
+    "resample",
+    "save_audio",
+    "synthetic_melody",
+    "to_mono_float32",
+]

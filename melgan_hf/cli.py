@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .audio import AUDIO_EXTENSIONS, find_files, load_audio, save_audio
+from .audio import AUDIO_EXTENSIONS, find_files, load_audio, save_audio, synthetic_melody
 from .configuration_melgan import MEL_PRESETS
 
 GRIFFIN_LIM = "griffin-lim"
@@ -79,24 +79,9 @@ def cmd_invert(args: argparse.Namespace) -> int:
     return 1 if failures and args.strict else 0
 
 
-def demo_signal(sampling_rate: int, seconds: float = DEMO_SECONDS) -> np.ndarray:
-    """A few harmonic notes with vibrato and decaying envelopes: enough to hear what a vocoder does."""
-    time = np.arange(int(sampling_rate * seconds)) / sampling_rate
-    notes = [220.0, 277.18, 329.63, 440.0, 329.63, 277.18]
-    note_length = seconds / len(notes)
-    signal = np.zeros_like(time)
-    for index, frequency in enumerate(notes):
-        local = time - index * note_length
-        active = (local >= 0) & (local < note_length)
-        phase = 2 * np.pi * frequency * local + 0.3 * np.sin(2 * np.pi * 5.5 * local)
-        envelope = np.exp(-3.0 * local) * active
-        signal += envelope * sum(np.sin(k * phase) / k for k in range(1, 6))
-    return (0.5 * signal / np.max(np.abs(signal))).astype(np.float32)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     vocoder = load_vocoder(args.model, args.preset, args.device)
-    source = demo_signal(vocoder.sampling_rate)
+    source = synthetic_melody(vocoder.sampling_rate, DEMO_SECONDS)
     output, rate = vocoder(source, vocoder.sampling_rate)
     out_dir = Path(args.out)
     save_audio(out_dir / "demo_input.wav", source, rate)

@@ -142,12 +142,21 @@ class MelGANVocoder(_Vocoder):
         if self.discriminator is not None:
             self.discriminator.save_pretrained(Path(save_directory) / DISCRIMINATOR_SUBFOLDER, **kwargs)
 
-    def push_to_hub(self, repo_id: str, *, commit_message: str = "Upload MelGAN vocoder", **kwargs: Any) -> str:
-        """Upload everything `save_pretrained` writes as one commit; returns the commit URL."""
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str = "Upload MelGAN vocoder",
+        model_card: str | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Upload what `save_pretrained` writes (and `model_card` as README.md) in one commit; returns its URL."""
         api = HfApi(token=kwargs.pop("token", None))
         api.create_repo(repo_id, exist_ok=True, private=kwargs.pop("private", None))
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder)
+            if model_card is not None:
+                Path(folder, "README.md").write_text(model_card)
             commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message, **kwargs)
         return commit.commit_url
 

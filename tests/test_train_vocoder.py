@@ -1,0 +1,289 @@
+"""The vocoder trainer: it learns, it resumes exactly, it runs data-parallel, it fine-tunes, it survives bad data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from melgan_hf import MelGANFeatureExtractor, MelGANGenerator, MelGANVocoder
+from tests.conftest import sine
+from training.make_synthetic_corpus import write_corpus
+from training.train_vocoder import main as train
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "training" / "train_vocoder.py"
+
+
+def make_config(tmp_path: Path, **training) -> Path:
+    config = yaml.safe_load((REPO / "training" / "configs" / "tiny.yaml").read_text())
+    config["training"].update(training)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    write_corpus(folder, files=6, seconds=3.0)
+    return folder
+
+
+def run_script(
+    *args: str, env_extra: dict | None = None, launcher: list[str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    command = [*(launcher or [sys.executable]), str(SCRIPT), *args, "--no_progress"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def held_out_mel_l1(vocoder: MelGANVocoder, clips: list[np.ndarray]) -> float:
+    features = vocoder.feature_extractor
+    distances = []
+    for clip in clips:
+        synthesised, _ = vocoder(clip, features.sampling_rate)
+        reference = features(clip, sampling_rate=features.sampling_rate)["input_features"]
+        output = features(synthesised, sampling_rate=features.sampling_rate)["input_features"]
+        distances.append(np.abs(reference - output).mean())
+    return float(np.mean(distances))
+
+
+def test_fifty_steps_beat_a_fresh_model_on_held_out_audio(tmp_path, corpus) -> None:
+    out = tmp_path / "out"
+    train(
+        [
+            "--config",
+            str(make_config(tmp_path)),
+            "--data",
+            str(corpus),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "50",
+            "--no_progress",
+        ]
+    )
+    trained = MelGANVocoder.from_pretrained(out, load_discriminator=True)
+    assert trained.discriminator is not None and (out / "README.md").is_file()
+    torch.manual_seed(0)
+    fresh = MelGANVocoder(MelGANGenerator(trained.config))
+    # Audio the trainer never saw: new melodies from another seed.
+    unseen = tmp_path / "unseen"
+    held_out = [sf.read(path, dtype="float32")[0] for path in write_corpus(unseen, files=2, seconds=2.0, seed=99)]
+    trained_l1, fresh_l1 = held_out_mel_l1(trained, held_out), held_out_mel_l1(fresh, held_out)
+    assert trained_l1 < 0.7 * fresh_l1, (trained_l1, fresh_l1)
+
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["steps"] == 50 and state["validation_mel_l1_final"] < state["validation_mel_l1_initial"]
+    card = (out / "README.md").read_text()
+    assert (
+        "| steps | 50 " in card
+        and f"{state['validation_mel_l1_final']:.4f}" in card
+        and "{" not in card.split("---")[2]
+    )
+    assert list((out / "logs").rglob("events.out.tfevents.*")), "no TensorBoard log"
+    assert list((out / "samples").rglob("*.wav"))
+
+
+def test_two_processes_end_with_identical_weights(tmp_path, corpus) -> None:
+    out = tmp_path / "ddp"
+    launcher = [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
+    run_script(
+        "--config",
+        str(make_config(tmp_path)),
+        "--data",
+        str(corpus),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "8",
+        launcher=launcher,
+        env_extra={"ACCELERATE_USE_CPU": "true"},
+    )
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["num_processes"] == 2
+    first, second = state["replica_checksums"]
+    assert first == second
+    # The replicas really trained together: held-out quality improved.
+    assert state["validation_mel_l1_final"] < state["validation_mel_l1_initial"]
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, corpus) -> None:
+    config = make_config(tmp_path, save_every=4, log_every=1, eval_every=1000)
+    common = ["--config", str(config), "--data", str(corpus), "--max_steps", "12"]
+    run_script(*common, "--output_dir", str(tmp_path / "straight"))
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *common, "--output_dir", str(interrupted), "--no_progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 300
+    while not list((interrupted / "checkpoints").glob("step_*")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before writing a checkpoint"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (interrupted / "model.safetensors").exists(), "killed too late: the run had finished"
+
+    result = run_script(*common, "--output_dir", str(interrupted), "--resume")
+    state = json.loads((interrupted / "trainer_state.json").read_text())
+    resumed_from = state["resumed_from_step"]
+    assert resumed_from >= 4 and resumed_from % 4 == 0 and f"step {resumed_from}" in result.stdout
+    logged = [json.loads(line)["step"] for line in (interrupted / "train_log.jsonl").read_text().splitlines()]
+    after_resume = logged[logged.index(resumed_from + 1, resumed_from) :] if resumed_from < 12 else []
+    assert after_resume == list(range(resumed_from + 1, 13)), logged
+
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = load_file(interrupted / "model.safetensors")
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed[name], tensor, atol=1e-6, rtol=0, msg=name)
+    straight_d = load_file(tmp_path / "straight" / "discriminator" / "model.safetensors")
+    resumed_d = load_file(interrupted / "discriminator" / "model.safetensors")
+    for name, tensor in straight_d.items():
+        torch.testing.assert_close(resumed_d[name], tensor, atol=1e-6, rtol=0, msg=name)
+
+
+def test_existing_checkpoints_need_resume(tmp_path, corpus) -> None:
+    config = make_config(tmp_path, save_every=2)
+    args = [
+        "--config",
+        str(config),
+        "--data",
+        str(corpus),
+        "--output_dir",
+        str(tmp_path / "o"),
+        "--max_steps",
+        "2",
+        "--no_progress",
+    ]
+    train(args)
+    with pytest.raises(SystemExit, match="Pass --resume"):
+        train(args)
+
+
+def test_init_from_continues_generator_and_discriminator(tmp_path, corpus, capsys) -> None:
+    config = make_config(tmp_path)
+    first, second = tmp_path / "first", tmp_path / "second"
+    train(
+        [
+            "--config",
+            str(config),
+            "--data",
+            str(corpus),
+            "--output_dir",
+            str(first),
+            "--max_steps",
+            "6",
+            "--no_progress",
+        ]
+    )
+    train(
+        [
+            "--config",
+            str(config),
+            "--data",
+            str(corpus),
+            "--output_dir",
+            str(second),
+            "--max_steps",
+            "3",
+            "--init_from",
+            str(first),
+            "--no_progress",
+        ]
+    )
+    assert f"init: generator and discriminator from {first}" in capsys.readouterr().out
+    before = json.loads((first / "trainer_state.json").read_text())
+    after = json.loads((second / "trainer_state.json").read_text())
+    # Same held-out split: the fine-tuning run starts exactly where the first one ended.
+    assert after["validation_mel_l1_initial"] == pytest.approx(before["validation_mel_l1_final"], rel=1e-5)
+    d_first = load_file(first / "discriminator" / "model.safetensors")
+    d_second = load_file(second / "discriminator" / "model.safetensors")
+    assert all(d_second[name].shape == tensor.shape for name, tensor in d_first.items())
+    changes = [(d_second[name] - tensor).abs().max().item() for name, tensor in d_first.items()]
+    assert 0 < max(changes) < 1.0, "the discriminator should continue training from the loaded one, not restart"
+
+
+def test_messy_folder_trains_and_the_report_names_bad_files(tmp_path, capsys) -> None:
+    folder = tmp_path / "messy"
+    (folder / "sub").mkdir(parents=True)
+    stereo = np.stack([sine(300.0, 2.0, 44100), sine(450.0, 2.0, 44100)], axis=1)
+    sf.write(folder / "stereo_44k.wav", stereo, 44100)
+    sf.write(folder / "sub" / "low_8k.flac", sine(200.0, 2.0, 8000), 8000)
+    sf.write(folder / "quiet.wav", np.zeros(22050, dtype=np.float32), 22050)
+    sf.write(folder / "blip.wav", sine(300.0, 0.05), 22050)
+    (folder / "corrupt.mp3").write_bytes(b"ID3 garbage that is not an mp3 stream" * 10)
+    out = tmp_path / "out"
+    train(
+        [
+            "--config",
+            str(make_config(tmp_path)),
+            "--data",
+            str(folder),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "3",
+            "--no_progress",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "2 file(s) used" in printed
+    assert "corrupt.mp3: unreadable" in printed and "quiet.wav: silent" in printed and "blip.wav: too short" in printed
+    skipped = json.loads((out / "trainer_state.json").read_text())["data"]["skipped"]
+    assert set(skipped) == {"corrupt.mp3", "quiet.wav", "blip.wav"}
+    assert MelGANVocoder.from_pretrained(out).sampling_rate == 22050
+
+
+def test_bad_training_config_names_the_key(tmp_path, corpus) -> None:
+    config = make_config(tmp_path, batch_sise=4)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['batch_sise'\]"):
+        train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
+    config.write_text("model: {preset: melgan, hop_length: 300}\ntraining: {}\n")
+    with pytest.raises(ValueError, match="must multiply to hop_length"):
+        train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
+
+
+def test_feature_extractor_is_the_one_used_for_training(tmp_path, corpus) -> None:
+    out = tmp_path / "o"
+    train(
+        [
+            "--config",
+            str(make_config(tmp_path)),
+            "--data",
+            str(corpus),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "1",
+            "--no_progress",
+        ]
+    )
+    assert MelGANFeatureExtractor.from_pretrained(out).audio_fields == MelGANFeatureExtractor().audio_fields

@@ -1,0 +1,105 @@
+"""What every trainer shares: YAML configs, atomic checkpoints and resume, model cards."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CHECKPOINT_DIR = "checkpoints"
+_CHECKPOINT_NAME = re.compile(r"^step_(\d+)$")
+MODEL_CARDS = Path(__file__).resolve().parents[1] / "model_cards"
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Config file {path} not found.")
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a mapping with 'model' and 'training' sections.")
+    unknown = set(content) - {"model", "training"}
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; expected 'model' and 'training'.")
+    return content
+
+
+def dataclass_from_dict(cls: type, values: dict[str, Any] | None, source: str) -> Any:
+    """Build a config dataclass, naming unknown or mistyped keys instead of ignoring them."""
+    values = dict(values or {})
+    names = {item.name for item in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}; known keys: {sorted(names)}.")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: {error}") from error
+
+
+class TrainState:
+    """The step counter, saved in every checkpoint through `accelerator.register_for_checkpointing`."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.step = int(state["step"])
+
+
+def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    """The complete checkpoint with the highest step. Partial ones never match: they are renamed into place."""
+    folder = Path(output_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return None
+    steps = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT_NAME.match(p.name)) and p.is_dir()]
+    return max(steps)[1] if steps else None
+
+
+def save_checkpoint(accelerator: Any, output_dir: str | os.PathLike, step: int, keep: int) -> Path:
+    """
+    `accelerator.save_state` into a temporary folder, then one rename: a run killed mid-save leaves no folder that
+    `latest_checkpoint` would pick. Keeps the newest `keep` checkpoints.
+    """
+    folder = Path(output_dir) / CHECKPOINT_DIR
+    final = folder / f"step_{step:08d}"
+    partial = folder / f".partial_step_{step:08d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(partial, final)
+        completed = sorted(p for p in folder.iterdir() if _CHECKPOINT_NAME.match(p.name))
+        for old in completed[: max(0, len(completed) - keep)]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def render_model_card(template: str, values: dict[str, Any]) -> str:
+    """Fill `model_cards/<template>` ({name} placeholders); a missing value is a bug, so it raises."""
+    text = (MODEL_CARDS / template).read_text()
+    return text.format(**values)
+
+
+def write_json(path: str | os.PathLike, content: dict[str, Any]) -> None:
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(partial, path)

@@ -1,0 +1,148 @@
+"""Training data from any folder of recordings: load, check, report, and draw reproducible random segments."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from melgan_hf.audio import AUDIO_EXTENSIONS, AudioError, find_files, load_audio
+
+SILENCE_PEAK = 1e-3  # peak amplitude below which a file is treated as silent (-60 dBFS)
+CLIPPED_LEVEL = 0.999  # |sample| at or above this counts as clipped
+TARGET_PEAK = 0.95  # every file is peak-normalised to this level, as in the original MelGAN recipe
+
+
+@dataclass
+class Clip:
+    path: Path
+    audio: np.ndarray  # mono float32 at the training rate, trimmed and peak-normalised
+
+
+@dataclass
+class DataReport:
+    """What the data check found; printed before training and stored in the model card."""
+
+    folder: str
+    sampling_rate: int
+    used: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # file → reason
+    total_seconds: float = 0.0
+    clipped_samples: int = 0
+    total_samples: int = 0
+
+    @property
+    def clipped_share(self) -> float:
+        return self.clipped_samples / self.total_samples if self.total_samples else 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"data: {self.folder}: {len(self.used)} file(s) used, {self.total_seconds / 60:.2f} min at"
+            f" {self.sampling_rate} Hz after trimming silence; clipped samples: {self.clipped_share:.3%}",
+        ]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} file(s):")
+            lines.extend(f"  {path}: {reason}" for path, reason in sorted(self.skipped.items()))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "folder": self.folder,
+            "files_used": len(self.used),
+            "files_skipped": len(self.skipped),
+            "skipped": self.skipped,
+            "minutes": round(self.total_seconds / 60, 3),
+            "clipped_share": self.clipped_share,
+        }
+
+
+def load_folder(
+    folder: str | Path,
+    sampling_rate: int,
+    min_samples: int,
+    trim_top_db: float = 40.0,
+    show_progress: bool = True,
+) -> tuple[list[Clip], DataReport]:
+    """
+    Every wav/flac/ogg/mp3/… below `folder` → mono at `sampling_rate`, leading/trailing silence trimmed, peak
+    normalised. A file that is corrupt, silent, non-finite or shorter than `min_samples` after trimming is skipped
+    and named in the report; it never stops the run.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"Data folder {folder} does not exist or is not a folder.")
+    report = DataReport(folder=str(folder), sampling_rate=sampling_rate)
+    clips: list[Clip] = []
+    files = find_files([folder], AUDIO_EXTENSIONS)
+    for path in tqdm(files, desc="checking data", unit="file", disable=not show_progress):
+        name = str(path.relative_to(folder))
+        try:
+            audio, _ = load_audio(path, sampling_rate=sampling_rate)
+        except AudioError as error:
+            report.skipped[name] = f"unreadable: {str(error).removeprefix(str(path) + ': ')}"
+            continue
+        peak = float(np.max(np.abs(audio)))
+        if peak < SILENCE_PEAK:
+            report.skipped[name] = f"silent (peak {peak:.1e})"
+            continue
+        report.clipped_samples += int(np.count_nonzero(np.abs(audio) >= CLIPPED_LEVEL))
+        report.total_samples += audio.size
+        trimmed, _ = librosa.effects.trim(audio, top_db=trim_top_db)
+        if trimmed.size < min_samples:
+            report.skipped[name] = (
+                f"too short ({trimmed.size / sampling_rate:.2f} s after trimming silence; need"
+                f" {min_samples / sampling_rate:.2f} s)"
+            )
+            continue
+        clips.append(Clip(path, (TARGET_PEAK / np.max(np.abs(trimmed)) * trimmed).astype(np.float32)))
+        report.used.append(name)
+        report.total_seconds += trimmed.size / sampling_rate
+    if not clips:
+        raise ValueError(f"No usable audio in {folder}.\n{report.summary()}")
+    return clips, report
+
+
+def split_by_file(clips: list[Clip], validation_files: int) -> tuple[list[Clip], list[Clip]]:
+    """
+    Hold out whole files for validation, chosen by a hash of their path (stable when files are added). With a
+    single file, it is used for both (and the report says so), since a split would leave nothing to train on.
+    """
+    if len(clips) < 2 or validation_files <= 0:
+        return clips, clips[:1]
+    count = min(validation_files, len(clips) - 1)
+    ranked = sorted(clips, key=lambda clip: hashlib.sha1(str(clip.path).encode()).hexdigest())
+    held_out = {id(clip) for clip in ranked[:count]}
+    return [c for c in clips if id(c) not in held_out], [c for c in clips if id(c) in held_out]
+
+
+class SegmentSampler:
+    """
+    Random fixed-length segments, drawn with a generator seeded by (seed, step, process). The batch of any step
+    is a pure function of those numbers, so a resumed run sees exactly the data an uninterrupted one would, with no
+    data-loader state to save; and each process of a multi-GPU run sees different segments.
+    """
+
+    def __init__(self, clips: list[Clip], segment_length: int, seed: int) -> None:
+        self.clips = clips
+        self.segment_length = segment_length
+        self.seed = seed
+        lengths = np.array([clip.audio.size for clip in clips], dtype=np.float64)
+        self.weights = lengths / lengths.sum()  # longer files are drawn more often: uniform over audio time
+
+    def batch(self, step: int, batch_size: int, process_index: int = 0) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, step, process_index])
+        picks = rng.choice(len(self.clips), size=batch_size, p=self.weights)
+        segments = np.zeros((batch_size, self.segment_length), dtype=np.float32)
+        for row, index in enumerate(picks):
+            audio = self.clips[index].audio
+            start = (
+                int(rng.integers(0, audio.size - self.segment_length + 1)) if audio.size > self.segment_length else 0
+            )
+            piece = audio[start : start + self.segment_length]
+            segments[row, : piece.size] = piece
+        return torch.from_numpy(segments)

@@ -1,0 +1,412 @@
+"""Train or fine-tune a MelGAN vocoder on any folder of recordings, with Accelerate.
+
+    accelerate launch training/train_vocoder.py --config training/configs/tiny.yaml --data DIR --output_dir OUT
+    python training/train_vocoder.py ...            # one process, same options
+
+Mixed precision, devices and the number of processes come from `accelerate launch` (or `--mixed_precision`).
+Checkpoints go to OUT/checkpoints/step_N (atomically); `--resume` continues from the newest complete one with the
+same step counter, optimizers, LR schedule and data order. At the end OUT is a `MelGANVocoder.from_pretrained`
+folder with the discriminator in OUT/discriminator and a model card in OUT/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train_vocoder.py` from anywhere
+
+from melgan_hf import (
+    MelGANConfig,
+    MelGANDiscriminator,
+    MelGANFeatureExtractor,
+    MelGANGenerator,
+    MelGANVocoder,
+    save_audio,
+)
+from training.common import (
+    TrainState,
+    dataclass_from_dict,
+    latest_checkpoint,
+    load_yaml,
+    render_model_card,
+    save_checkpoint,
+    write_json,
+)
+from training.dataset import Clip, DataReport, SegmentSampler, load_folder, split_by_file
+from training.losses import (
+    discriminator_hinge_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+    mel_l1_loss,
+)
+
+
+@dataclass
+class VocoderTrainingConfig:
+    """The `training:` section of a config file. Defaults follow the MelGAN paper, plus HiFi-GAN's mel loss."""
+
+    batch_size: int = 16  # per process
+    segment_length: int = 8192  # samples per training segment
+    learning_rate: float = 1e-4
+    adam_betas: tuple[float, float] = (0.5, 0.9)
+    lr_decay: float = 1.0  # per-step exponential decay of both learning rates
+    lambda_feat: float = 10.0  # feature matching weight (paper)
+    # Mel-L1 weight. HiFi-GAN uses 45 on natural-log mels; it makes the first thousands of steps far more useful
+    # than the adversarial losses alone. 0 turns it off (the paper's recipe).
+    lambda_mel: float = 45.0
+    grad_clip: float | None = 100.0  # max gradient norm per network; None disables clipping
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 400_000
+    save_every: int = 5000
+    eval_every: int = 1000
+    log_every: int = 50
+    keep_checkpoints: int = 3
+    validation_files: int = 4  # whole files held out for validation
+    validation_seconds: float = 4.0  # per held-out file
+    audio_samples: int = 3  # held-out files written as audio at each validation
+    trim_top_db: float = 40.0
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        self.adam_betas = tuple(float(beta) for beta in self.adam_betas)
+        for name in ("batch_size", "segment_length", "max_steps", "save_every", "eval_every", "log_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ValueError(f"training.{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.gradient_accumulation_steps < 1 or self.keep_checkpoints < 1:
+            raise ValueError("training.gradient_accumulation_steps and training.keep_checkpoints must be >= 1")
+        if self.learning_rate <= 0 or not 0 < self.lr_decay <= 1:
+            raise ValueError("training.learning_rate must be > 0 and training.lr_decay in (0, 1]")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--config", required=True, help="YAML with 'model' (preset + MelGANConfig fields) and 'training'"
+    )
+    parser.add_argument(
+        "--data", required=True, help="folder of recordings (wav/flac/ogg/mp3, any rate, searched recursively)"
+    )
+    parser.add_argument("--output_dir", required=True, help="where checkpoints, logs, samples and the final model go")
+    parser.add_argument("--max_steps", type=int, default=None, help="total optimizer steps (overrides the config)")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output_dir")
+    parser.add_argument(
+        "--init_from", default=None, help="start from a saved model (folder or Hub id): G and, if saved, D"
+    )
+    parser.add_argument(
+        "--push_to_hub", default=None, metavar="REPO_ID", help="upload the final model to this Hub repo"
+    )
+    parser.add_argument(
+        "--mixed_precision", choices=["no", "fp16", "bf16"], default=None, help="overrides accelerate's"
+    )
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar (logs still go to TensorBoard)")
+    return parser.parse_args(argv)
+
+
+def build_models(
+    model_section: dict[str, Any], init_from: str | None, accelerator: Accelerator
+) -> tuple[MelGANGenerator, MelGANDiscriminator, MelGANFeatureExtractor]:
+    if init_from:
+        try:
+            vocoder = MelGANVocoder.from_pretrained(init_from, load_discriminator=True)
+            discriminator = vocoder.discriminator
+            accelerator.print(f"init: generator and discriminator from {init_from}")
+        except OSError:
+            vocoder = MelGANVocoder.from_pretrained(init_from)
+            discriminator = MelGANDiscriminator(vocoder.config)
+            accelerator.print(f"init: generator from {init_from}; no discriminator there, starting a new one")
+        if model_section:
+            accelerator.print("init: the config's 'model' section is ignored; the architecture comes from --init_from")
+        return vocoder.generator, discriminator, vocoder.feature_extractor
+    section = dict(model_section)
+    config = MelGANConfig.from_preset(section.pop("preset", "melgan"), **section)
+    return MelGANGenerator(config), MelGANDiscriminator(config), MelGANFeatureExtractor.from_config(config)
+
+
+@torch.no_grad()
+def validate(
+    generator: MelGANGenerator,
+    features: MelGANFeatureExtractor,
+    clips: list[Clip],
+    seconds: float,
+    device: torch.device,
+) -> tuple[float, list[np.ndarray]]:
+    """Mean log-mel L1 of copy-synthesis on held-out clips, and the synthesised audio."""
+    generator.eval()
+    limit = int(seconds * features.sampling_rate) // features.hop_length * features.hop_length
+    distances, outputs = [], []
+    for clip in clips:
+        audio = torch.from_numpy(clip.audio[:limit]).to(device)
+        mel = features.mel_spectrogram(audio)
+        synthesised = generator(mel).waveforms
+        distances.append(mel_l1_loss(features.mel_spectrogram(synthesised), mel).item())
+        outputs.append(synthesised[0].float().cpu().numpy())
+    generator.train()
+    return float(np.mean(distances)), outputs
+
+
+def replica_checksums(accelerator: Accelerator, *modules: torch.nn.Module) -> list[float]:
+    """A checksum of the weights on every process: data-parallel replicas must end identical."""
+    checksum = sum(float(p.detach().double().pow(2).sum()) for module in modules for p in module.parameters())
+    gathered = accelerator.gather(torch.tensor([checksum], dtype=torch.float64, device=accelerator.device))
+    return gathered.cpu().tolist()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    config_file = load_yaml(args.config)
+    train_config: VocoderTrainingConfig = dataclass_from_dict(
+        VocoderTrainingConfig, config_file.get("training"), f"{args.config} training"
+    )
+    if args.max_steps is not None:
+        train_config.max_steps = args.max_steps
+    output_dir = Path(args.output_dir)
+
+    accelerator_kwargs: dict[str, Any] = {"gradient_accumulation_steps": train_config.gradient_accumulation_steps}
+    if args.mixed_precision:
+        accelerator_kwargs["mixed_precision"] = args.mixed_precision
+    try:
+        import tensorboard  # noqa: F401
+
+        accelerator_kwargs.update(log_with="tensorboard", project_dir=str(output_dir))
+    except ImportError:
+        print("tensorboard is not installed: no TensorBoard logs (pip install 'melgan-hf[train]')", file=sys.stderr)
+    accelerator = Accelerator(**accelerator_kwargs)
+    set_seed(train_config.seed)
+
+    checkpoint = latest_checkpoint(output_dir)
+    if checkpoint is not None and not args.resume:
+        raise SystemExit(
+            f"{output_dir} already holds checkpoints (newest: {checkpoint.name}). Pass --resume to continue that run,"
+            " or choose another --output_dir; nothing was overwritten."
+        )
+
+    generator, discriminator, features = build_models(config_file.get("model") or {}, args.init_from, accelerator)
+    if train_config.segment_length % features.hop_length:
+        raise SystemExit(f"training.segment_length must be a multiple of hop_length ({features.hop_length}).")
+
+    clips, report = load_folder(
+        args.data,
+        features.sampling_rate,
+        min_samples=train_config.segment_length,
+        trim_top_db=train_config.trim_top_db,
+        show_progress=accelerator.is_main_process and not args.no_progress,
+    )
+    train_clips, validation_clips = split_by_file(clips, train_config.validation_files)
+    accelerator.print(report.summary())
+    accelerator.print(f"split: {len(train_clips)} file(s) for training, {len(validation_clips)} held out")
+    if len(clips) < 2:
+        accelerator.print("warning: one usable file only, so validation uses a training file")
+    sampler = SegmentSampler(train_clips, train_config.segment_length, train_config.seed)
+
+    optimizer_g = torch.optim.Adam(generator.parameters(), lr=train_config.learning_rate, betas=train_config.adam_betas)
+    optimizer_d = torch.optim.Adam(
+        discriminator.parameters(), lr=train_config.learning_rate, betas=train_config.adam_betas
+    )
+    scheduler_g = torch.optim.lr_scheduler.ExponentialLR(optimizer_g, gamma=train_config.lr_decay)
+    scheduler_d = torch.optim.lr_scheduler.ExponentialLR(optimizer_d, gamma=train_config.lr_decay)
+    # The schedulers stay unprepared: Accelerate would step them once per process, and these decay per step.
+    generator, discriminator, optimizer_g, optimizer_d = accelerator.prepare(
+        generator, discriminator, optimizer_g, optimizer_d
+    )
+    state = TrainState()
+    accelerator.register_for_checkpointing(state, scheduler_g, scheduler_d)
+    resumed_from = None
+    if args.resume:
+        if checkpoint is None:
+            accelerator.print(f"resume: no checkpoint in {output_dir}, starting from step 0")
+        else:
+            accelerator.load_state(str(checkpoint))
+            resumed_from = state.step
+            accelerator.print(f"resume: continuing from {checkpoint} (step {state.step})")
+
+    hparams = {**dataclasses.asdict(train_config), "data": args.data, "init_from": args.init_from}
+    # TensorBoard takes only scalars and strings as hyper-parameters.
+    accelerator.init_trackers(
+        "logs", config={k: v if isinstance(v, (int, float, str)) else str(v) for k, v in hparams.items()}
+    )
+    plain_discriminator = accelerator.unwrap_model(discriminator)
+    device = accelerator.device
+    generator.train()
+    discriminator.train()
+
+    def evaluate(step: int) -> float:
+        distance, outputs = validate(
+            accelerator.unwrap_model(generator), features, validation_clips, train_config.validation_seconds, device
+        )
+        accelerator.log({"validation/mel_l1": distance}, step=step)
+        for index, audio in enumerate(outputs[: train_config.audio_samples]):
+            save_audio(output_dir / "samples" / f"step_{step:08d}" / f"{index}.wav", audio, features.sampling_rate)
+        return distance
+
+    initial_distance = None
+    if accelerator.is_main_process and resumed_from is None:
+        initial_distance = evaluate(0)
+    log_path = output_dir / "train_log.jsonl"
+    started = time.monotonic()
+    progress = tqdm(
+        total=train_config.max_steps,
+        initial=state.step,
+        desc="train",
+        unit="step",
+        disable=not accelerator.is_main_process or args.no_progress,
+    )
+    accumulation = train_config.gradient_accumulation_steps
+    while state.step < train_config.max_steps:
+        for micro_step in range(accumulation):
+            with accelerator.accumulate(generator, discriminator):
+                real = sampler.batch(
+                    state.step * accumulation + micro_step, train_config.batch_size, accelerator.process_index
+                )
+                real = real.to(device).unsqueeze(1)
+                with torch.no_grad():
+                    mel = features.mel_spectrogram(real)
+                with accelerator.autocast():
+                    fake = generator(mel).waveforms.unsqueeze(1)
+                    # One discriminator pass over real and fake: data-parallel wrappers expect one forward per backward.
+                    scores = discriminator(torch.cat([real, fake.detach()]))
+                real_maps = [[f[: real.shape[0]] for f in scale] for scale in scores.feature_maps]
+                fake_logits = [logits[real.shape[0] :] for logits in scores.logits]
+                loss_d = discriminator_hinge_loss([maps[-1] for maps in real_maps], fake_logits)
+                accelerator.backward(loss_d)
+                if accelerator.sync_gradients and train_config.grad_clip:
+                    accelerator.clip_grad_norm_(discriminator.parameters(), train_config.grad_clip)
+                optimizer_d.step()
+                optimizer_d.zero_grad(set_to_none=True)
+
+                # The generator's losses go through the plain discriminator with its weights frozen, so they
+                # neither touch its gradients nor trigger its gradient synchronisation.
+                plain_discriminator.requires_grad_(False)
+                with accelerator.autocast():
+                    fake_scores = plain_discriminator(fake)
+                loss_adv = generator_adversarial_loss(fake_scores.logits)
+                loss_feat = feature_matching_loss(real_maps, fake_scores.feature_maps)
+                loss_mel = mel_l1_loss(features.mel_spectrogram(fake), mel)
+                loss_g = loss_adv + train_config.lambda_feat * loss_feat + train_config.lambda_mel * loss_mel
+                accelerator.backward(loss_g)
+                plain_discriminator.requires_grad_(True)
+                if accelerator.sync_gradients and train_config.grad_clip:
+                    accelerator.clip_grad_norm_(generator.parameters(), train_config.grad_clip)
+                optimizer_g.step()
+                optimizer_g.zero_grad(set_to_none=True)
+
+        scheduler_d.step()
+        scheduler_g.step()
+        state.step += 1
+        progress.update(1)
+        if not all(math.isfinite(loss.item()) for loss in (loss_d, loss_g)):
+            raise SystemExit(
+                f"Losses became non-finite at step {state.step} (D {loss_d.item()}, G {loss_g.item()}). Lower"
+                " training.learning_rate or set training.grad_clip; resume from the last checkpoint with --resume."
+            )
+        if state.step % train_config.log_every == 0 or state.step == train_config.max_steps:
+            values = {
+                "loss/discriminator": loss_d.item(),
+                "loss/generator_adversarial": loss_adv.item(),
+                "loss/feature_matching": loss_feat.item(),
+                "loss/mel_l1": loss_mel.item(),
+                "lr": scheduler_g.get_last_lr()[0],
+            }
+            accelerator.log(values, step=state.step)
+            progress.set_postfix(mel=f"{values['loss/mel_l1']:.3f}", d=f"{values['loss/discriminator']:.3f}")
+            if accelerator.is_main_process:
+                with log_path.open("a") as log:
+                    log.write(f'{{"step": {state.step}, "mel_l1": {values["loss/mel_l1"]:.6f}}}\n')
+        if state.step % train_config.eval_every == 0 and accelerator.is_main_process:
+            evaluate(state.step)
+        if state.step % train_config.save_every == 0 or state.step == train_config.max_steps:
+            save_checkpoint(accelerator, output_dir, state.step, train_config.keep_checkpoints)
+    progress.close()
+
+    checksums = replica_checksums(accelerator, accelerator.unwrap_model(generator), plain_discriminator)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        final_distance = evaluate(state.step)
+        vocoder = MelGANVocoder(accelerator.unwrap_model(generator), features, plain_discriminator)
+        vocoder.save_pretrained(output_dir)
+        summary = {
+            "steps": state.step,
+            "resumed_from_step": resumed_from,
+            "num_processes": accelerator.num_processes,
+            "replica_checksums": checksums,
+            "mixed_precision": accelerator.mixed_precision,
+            "wall_time_s_this_run": round(time.monotonic() - started, 1),
+            "device": describe_device(accelerator),
+            "validation_mel_l1_initial": initial_distance,
+            "validation_mel_l1_final": final_distance,
+            "data": report.to_dict(),
+            "init_from": args.init_from,
+            "training": dataclasses.asdict(train_config),
+        }
+        write_json(output_dir / "trainer_state.json", summary)
+        card = model_card(vocoder, summary, report, train_config)
+        (output_dir / "README.md").write_text(card)
+        accelerator.print(f"done: {state.step} steps; validation mel-L1 {final_distance:.4f}; model in {output_dir}")
+        if args.push_to_hub:
+            url = vocoder.push_to_hub(args.push_to_hub, model_card=card)
+            accelerator.print(f"pushed to {url}")
+    accelerator.end_training()
+
+
+def describe_device(accelerator: Accelerator) -> str:
+    if accelerator.device.type == "cuda":
+        name = torch.cuda.get_device_name(accelerator.device)
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"{accelerator.num_processes} × {name}"
+
+
+def model_card(
+    vocoder: MelGANVocoder, summary: dict[str, Any], report: DataReport, train_config: VocoderTrainingConfig
+) -> str:
+    config = vocoder.config
+    initial = summary["validation_mel_l1_initial"]
+    return render_model_card(
+        "vocoder.md",
+        {
+            "preset": config.mel_preset or "custom",
+            "sampling_rate": config.sampling_rate,
+            "num_mel_bins": config.num_mel_bins,
+            "n_fft": config.n_fft,
+            "hop_length": config.hop_length,
+            "win_length": config.win_length,
+            "fmin": config.fmin,
+            "fmax": config.fmax if config.fmax is not None else config.sampling_rate / 2,
+            "mel_log": config.mel_log,
+            "mel_floor": config.mel_floor,
+            "parameters": f"{sum(p.numel() for p in vocoder.generator.parameters()):,}",
+            "upsample_ratios": list(config.upsample_ratios),
+            "ngf": config.ngf,
+            "data_files": len(report.used),
+            "data_minutes": f"{report.total_seconds / 60:.1f}",
+            "data_skipped": len(report.skipped),
+            "clipped_share": f"{report.clipped_share:.3%}",
+            "steps": summary["steps"],
+            "batch_size": train_config.batch_size * summary["num_processes"] * train_config.gradient_accumulation_steps,
+            "segment_length": train_config.segment_length,
+            "lambda_mel": train_config.lambda_mel,
+            "wall_time": f"{summary['wall_time_s_this_run'] / 3600:.2f} h",
+            "device": summary["device"],
+            "mixed_precision": summary["mixed_precision"],
+            "init_from": summary["init_from"] or "random initialisation",
+            "mel_l1_final": f"{summary['validation_mel_l1_final']:.4f}",
+            "mel_l1_initial": f"{initial:.4f}" if initial is not None else "n/a (resumed run)",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
