@@ -6,15 +6,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import constants
 
 from melgan_hf import MelGANConfig, MelGANDiscriminator, MelGANGenerator, MelGANVocoder
+from tests.hub_server import FakeHub
 
 SAMPLING_RATE = 22050
+HUB_TOKEN = "test-token"
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +50,25 @@ def random_mel() -> np.ndarray:
 def sine(frequency: float, seconds: float, sampling_rate: int = SAMPLING_RATE, amplitude: float = 0.5) -> np.ndarray:
     time = np.arange(int(seconds * sampling_rate)) / sampling_rate
     return (amplitude * np.sin(2 * np.pi * frequency * time)).astype(np.float32)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
+    """
+    A running test Hub, with this process's huggingface_hub pointed at it, online, and without telemetry (which
+    would call the Hub too). hf_xet reads HF_HOME / HF_XET_CACHE itself when its session starts, at the first
+    upload: point them at a temporary folder so that its logs stay out of the developer's cache.
+    """
+    hf_home = tmp_path_factory.mktemp("push_hf_home")
+    with FakeHub(token=HUB_TOKEN) as hub:
+        for name, value in {
+            "HF_ENDPOINT": hub.endpoint,
+            "HF_HUB_OFFLINE": "0",
+            "HF_HOME": str(hf_home),
+            "HF_XET_CACHE": str(hf_home / "xet"),
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+        yield hub

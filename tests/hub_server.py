@@ -225,6 +225,9 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 self._check_token()
                 status, payload = hub.create_repo(json.loads(body))
                 return self._send_json(status, payload)
+            if method == "POST" and path == "/api/validate-yaml":
+                # Model-card metadata check before a README.md upload: accept any YAML front matter.
+                return self._send_json(HTTPStatus.OK, {"errors": [], "warnings": []})
             if path.startswith("/api/models/"):
                 api_path = path.removeprefix("/api/models/")
                 if method == "POST" and (parts := _split_repo_path(api_path, "preupload")):

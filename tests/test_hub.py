@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHED_REPO = "someorg/melgan-test"
 MISSING_REPO = "someorg/no-such-melgan"
 PUSHED_REPO = "someorg/pushed-melgan"
-TOKEN = "test-token"
+from tests.conftest import HUB_TOKEN as TOKEN  # noqa: E402
+
 PUSHED_FILES = {
     "config.json",
     "model.safetensors",
@@ -254,28 +254,6 @@ def test_missing_repo_offline_error_names_the_repo(offline_run: OfflineRun) -> N
     outcome = offline_run.result.report["missing_vocoder"]
     assert outcome["is_oserror"], outcome
     assert MISSING_REPO in outcome["message"], outcome["message"]
-
-
-@pytest.fixture
-def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
-    """
-    A running test Hub, with this process's huggingface_hub pointed at it, online, and without telemetry (which
-    would call the Hub too). hf_xet reads HF_HOME / HF_XET_CACHE itself when its session starts, at the first
-    upload: point them at a temporary folder so that its logs stay out of the developer's cache.
-    """
-    hf_home = tmp_path_factory.mktemp("push_hf_home")
-    with FakeHub(token=TOKEN) as hub:
-        for name, value in {
-            "HF_ENDPOINT": hub.endpoint,
-            "HF_HUB_OFFLINE": "0",
-            "HF_HOME": str(hf_home),
-            "HF_XET_CACHE": str(hf_home / "xet"),
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
-        yield hub
 
 
 def stored_files(hub: FakeHub, repo_id: str) -> dict[str, bytes]:

@@ -287,3 +287,31 @@ def test_feature_extractor_is_the_one_used_for_training(tmp_path, corpus) -> Non
         ]
     )
     assert MelGANFeatureExtractor.from_pretrained(out).audio_fields == MelGANFeatureExtractor().audio_fields
+
+
+def test_push_to_hub_uploads_the_model_and_its_card(tmp_path, corpus, fake_hub, monkeypatch) -> None:
+    from tests.conftest import HUB_TOKEN
+
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    out = tmp_path / "o"
+    train(
+        [
+            "--config",
+            str(make_config(tmp_path)),
+            "--data",
+            str(corpus),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            "--push_to_hub",
+            "someorg/my-vocoder",
+            "--no_progress",
+        ]
+    )
+    with fake_hub.lock:
+        stored = dict(fake_hub.repos["someorg/my-vocoder"].files)
+    assert stored["model.safetensors"] == (out / "model.safetensors").read_bytes()
+    assert stored["README.md"] == (out / "README.md").read_bytes()
+    assert "discriminator/model.safetensors" in stored
+    assert not any(name.startswith(("checkpoints/", "logs/")) for name in stored)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import platform
 import sys
@@ -134,6 +135,74 @@ def build_models(
     section = dict(model_section)
     config = MelGANConfig.from_preset(section.pop("preset", "melgan"), **section)
     return MelGANGenerator(config), MelGANDiscriminator(config), MelGANFeatureExtractor.from_config(config)
+
+
+class GANStep:
+    """
+    One micro-batch of MelGAN training: a discriminator update (hinge), then a generator update (adversarial +
+    feature matching + mel L1). Inside `accelerator.accumulate`, so optimizers step only on synchronising batches.
+    """
+
+    def __init__(
+        self,
+        accelerator: Accelerator,
+        generator: torch.nn.Module,
+        discriminator: torch.nn.Module,
+        optimizer_g: torch.optim.Optimizer,
+        optimizer_d: torch.optim.Optimizer,
+        features: MelGANFeatureExtractor,
+        config: VocoderTrainingConfig,
+    ) -> None:
+        self.accelerator = accelerator
+        self.generator, self.discriminator = generator, discriminator
+        # The generator's losses go through the plain discriminator with its weights frozen, so they neither touch
+        # its gradients nor trigger its gradient synchronisation.
+        self.plain_discriminator = accelerator.unwrap_model(discriminator)
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.features = features
+        self.config = config
+
+    def __call__(self, real: torch.Tensor) -> dict[str, float]:
+        """`real`: `(batch, samples)` audio on the accelerator's device. Returns the losses."""
+        accelerator, config = self.accelerator, self.config
+        with accelerator.accumulate(self.generator, self.discriminator):
+            real = real.unsqueeze(1)
+            with torch.no_grad():
+                mel = self.features.mel_spectrogram(real)
+            with accelerator.autocast():
+                fake = self.generator(mel).waveforms.unsqueeze(1)
+                # One discriminator pass over real and fake: data-parallel wrappers expect one forward per backward.
+                scores = self.discriminator(torch.cat([real, fake.detach()]))
+            batch = real.shape[0]
+            real_maps = [[feature[:batch] for feature in scale] for scale in scores.feature_maps]
+            loss_d = discriminator_hinge_loss(
+                [maps[-1] for maps in real_maps], [logits[batch:] for logits in scores.logits]
+            )
+            accelerator.backward(loss_d)
+            if accelerator.sync_gradients and config.grad_clip:
+                accelerator.clip_grad_norm_(self.discriminator.parameters(), config.grad_clip)
+            self.optimizer_d.step()
+            self.optimizer_d.zero_grad(set_to_none=True)
+
+            self.plain_discriminator.requires_grad_(False)
+            with accelerator.autocast():
+                fake_scores = self.plain_discriminator(fake)
+            loss_adv = generator_adversarial_loss(fake_scores.logits)
+            loss_feat = feature_matching_loss(real_maps, fake_scores.feature_maps)
+            loss_mel = mel_l1_loss(self.features.mel_spectrogram(fake), mel)
+            loss_g = loss_adv + config.lambda_feat * loss_feat + config.lambda_mel * loss_mel
+            accelerator.backward(loss_g)
+            self.plain_discriminator.requires_grad_(True)
+            if accelerator.sync_gradients and config.grad_clip:
+                accelerator.clip_grad_norm_(self.generator.parameters(), config.grad_clip)
+            self.optimizer_g.step()
+            self.optimizer_g.zero_grad(set_to_none=True)
+        return {
+            "discriminator": loss_d.item(),
+            "generator_adversarial": loss_adv.item(),
+            "feature_matching": loss_feat.item(),
+            "mel_l1": loss_mel.item(),
+        }
 
 
 @torch.no_grad()
@@ -265,66 +334,29 @@ def main(argv: list[str] | None = None) -> None:
         disable=not accelerator.is_main_process or args.no_progress,
     )
     accumulation = train_config.gradient_accumulation_steps
+    gan_step = GANStep(accelerator, generator, discriminator, optimizer_g, optimizer_d, features, train_config)
     while state.step < train_config.max_steps:
         for micro_step in range(accumulation):
-            with accelerator.accumulate(generator, discriminator):
-                real = sampler.batch(
-                    state.step * accumulation + micro_step, train_config.batch_size, accelerator.process_index
-                )
-                real = real.to(device).unsqueeze(1)
-                with torch.no_grad():
-                    mel = features.mel_spectrogram(real)
-                with accelerator.autocast():
-                    fake = generator(mel).waveforms.unsqueeze(1)
-                    # One discriminator pass over real and fake: data-parallel wrappers expect one forward per backward.
-                    scores = discriminator(torch.cat([real, fake.detach()]))
-                real_maps = [[f[: real.shape[0]] for f in scale] for scale in scores.feature_maps]
-                fake_logits = [logits[real.shape[0] :] for logits in scores.logits]
-                loss_d = discriminator_hinge_loss([maps[-1] for maps in real_maps], fake_logits)
-                accelerator.backward(loss_d)
-                if accelerator.sync_gradients and train_config.grad_clip:
-                    accelerator.clip_grad_norm_(discriminator.parameters(), train_config.grad_clip)
-                optimizer_d.step()
-                optimizer_d.zero_grad(set_to_none=True)
-
-                # The generator's losses go through the plain discriminator with its weights frozen, so they
-                # neither touch its gradients nor trigger its gradient synchronisation.
-                plain_discriminator.requires_grad_(False)
-                with accelerator.autocast():
-                    fake_scores = plain_discriminator(fake)
-                loss_adv = generator_adversarial_loss(fake_scores.logits)
-                loss_feat = feature_matching_loss(real_maps, fake_scores.feature_maps)
-                loss_mel = mel_l1_loss(features.mel_spectrogram(fake), mel)
-                loss_g = loss_adv + train_config.lambda_feat * loss_feat + train_config.lambda_mel * loss_mel
-                accelerator.backward(loss_g)
-                plain_discriminator.requires_grad_(True)
-                if accelerator.sync_gradients and train_config.grad_clip:
-                    accelerator.clip_grad_norm_(generator.parameters(), train_config.grad_clip)
-                optimizer_g.step()
-                optimizer_g.zero_grad(set_to_none=True)
-
+            real = sampler.batch(
+                state.step * accumulation + micro_step, train_config.batch_size, accelerator.process_index
+            )
+            losses = gan_step(real.to(device))
         scheduler_d.step()
         scheduler_g.step()
         state.step += 1
         progress.update(1)
-        if not all(math.isfinite(loss.item()) for loss in (loss_d, loss_g)):
+        if not all(math.isfinite(value) for value in losses.values()):
             raise SystemExit(
-                f"Losses became non-finite at step {state.step} (D {loss_d.item()}, G {loss_g.item()}). Lower"
-                " training.learning_rate or set training.grad_clip; resume from the last checkpoint with --resume."
+                f"Losses became non-finite at step {state.step} ({losses}). Lower training.learning_rate or set"
+                " training.grad_clip, then continue from the last checkpoint with --resume."
             )
         if state.step % train_config.log_every == 0 or state.step == train_config.max_steps:
-            values = {
-                "loss/discriminator": loss_d.item(),
-                "loss/generator_adversarial": loss_adv.item(),
-                "loss/feature_matching": loss_feat.item(),
-                "loss/mel_l1": loss_mel.item(),
-                "lr": scheduler_g.get_last_lr()[0],
-            }
+            values = {**{f"loss/{name}": value for name, value in losses.items()}, "lr": scheduler_g.get_last_lr()[0]}
             accelerator.log(values, step=state.step)
             progress.set_postfix(mel=f"{values['loss/mel_l1']:.3f}", d=f"{values['loss/discriminator']:.3f}")
             if accelerator.is_main_process:
                 with log_path.open("a") as log:
-                    log.write(f'{{"step": {state.step}, "mel_l1": {values["loss/mel_l1"]:.6f}}}\n')
+                    log.write(json.dumps({"step": state.step, **losses}) + "\n")
         if state.step % train_config.eval_every == 0 and accelerator.is_main_process:
             evaluate(state.step)
         if state.step % train_config.save_every == 0 or state.step == train_config.max_steps:
