@@ -83,7 +83,10 @@ def main() -> None:
     cpu = f"{torch.get_num_threads()} CPU threads"
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     print(f"\nMelGAN training step (D update + G update), {cpu}, {gpu}, torch {torch.__version__}")
-    header = f"| {'config':8} | {'device':6} | {'precision':9} | {'batch':9} | {'steps/s':>8} | {'audio s/s':>9} | {'vs row 1':>8} |"
+    header = (
+        f"| {'config':8} | {'device':6} | {'precision':9} | {'batch':9} | {'steps/s':>8} | {'audio s/s':>9}"
+        f" | {'vs row 1':>8} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     for row in rows:

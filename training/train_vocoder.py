@@ -393,6 +393,10 @@ def main(argv: list[str] | None = None) -> None:
     accelerator.end_training()
 
 
+def format_duration(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
 def describe_device(accelerator: Accelerator) -> str:
     if accelerator.device.type == "cuda":
         name = torch.cuda.get_device_name(accelerator.device)
@@ -430,7 +434,7 @@ def model_card(
             "batch_size": train_config.batch_size * summary["num_processes"] * train_config.gradient_accumulation_steps,
             "segment_length": train_config.segment_length,
             "lambda_mel": train_config.lambda_mel,
-            "wall_time": f"{summary['wall_time_s_this_run'] / 3600:.2f} h",
+            "wall_time": format_duration(summary["wall_time_s_this_run"]),
             "device": summary["device"],
             "mixed_precision": summary["mixed_precision"],
             "init_from": summary["init_from"] or "random initialisation",
