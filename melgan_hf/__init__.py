@@ -8,15 +8,20 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
 from .audio import AudioError, load_audio, save_audio
 from .configuration_melgan import MEL_PRESETS, MelGANConfig
+from .configuration_melgan_vc import MelGANVCConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
-from .pipelines import GriffinLimVocoder, MelGANVocoder
+from .modeling_melgan_vc import MelGANVCModel
+from .pipelines import GriffinLimVocoder, MelGANVocoder, StyleTransferPipeline
 
 __version__ = "0.1.0"
 
 AutoConfig.register(MelGANConfig.model_type, MelGANConfig, exist_ok=True)
 AutoModel.register(MelGANConfig, MelGANGenerator, exist_ok=True)
 AutoFeatureExtractor.register(MelGANConfig, MelGANFeatureExtractor, exist_ok=True)
+AutoConfig.register(MelGANVCConfig.model_type, MelGANVCConfig, exist_ok=True)
+AutoModel.register(MelGANVCConfig, MelGANVCModel, exist_ok=True)
+AutoFeatureExtractor.register(MelGANVCConfig, MelGANFeatureExtractor, exist_ok=True)
 
 __all__ = [
     "MEL_PRESETS",
@@ -26,7 +31,10 @@ __all__ = [
     "MelGANDiscriminator",
     "MelGANFeatureExtractor",
     "MelGANGenerator",
+    "MelGANVCConfig",
+    "MelGANVCModel",
     "MelGANVocoder",
+    "StyleTransferPipeline",
     "load_audio",
     "save_audio",
 ]

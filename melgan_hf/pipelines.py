@@ -16,8 +16,10 @@ from .audio import resample, to_mono_float32
 from .configuration_melgan import MelGANConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor, samples_to_cover
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
+from .modeling_melgan_vc import MelGANVCModel
 
 DISCRIMINATOR_SUBFOLDER = "discriminator"
+VOCODER_SUBFOLDER = "vocoder"  # a style model's vocoder, inside its folder
 
 
 def _as_mel_batch(mel: np.ndarray | torch.Tensor, num_mel_bins: int) -> tuple[torch.Tensor, bool]:
@@ -42,6 +44,20 @@ def _as_mel_batch(mel: np.ndarray | torch.Tensor, num_mel_bins: int) -> tuple[to
     return (tensor if batched else tensor.unsqueeze(0)), batched
 
 
+def audio_to_mel(
+    audio: np.ndarray, sampling_rate: int, feature_extractor: MelGANFeatureExtractor
+) -> tuple[torch.Tensor, int]:
+    """
+    Mono or `(samples, channels)` audio at any rate → `(frames, mels)` log-mel at the extractor's rate, and the
+    length of the resampled audio. The audio is padded to whole frames, so a vocoder reproduces every sample.
+    """
+    audio = resample(to_mono_float32(audio), sampling_rate, feature_extractor.sampling_rate)
+    padded = np.pad(audio, (0, samples_to_cover(audio.size, feature_extractor.hop_length) - audio.size))
+    with torch.no_grad():
+        mel = feature_extractor.mel_spectrogram(torch.from_numpy(padded))
+    return mel[0], audio.size
+
+
 class _Vocoder:
     """Copy-synthesis shared by every vocoder: audio → this vocoder's mel → `decode`."""
 
@@ -59,13 +75,8 @@ class _Vocoder:
         Copy-synthesis of mono or `(samples, channels)` audio at any rate: resampled to the vocoder's rate, then
         mel → audio. Returns `(float32 samples, rate)`, exactly as long as the resampled input.
         """
-        audio = resample(to_mono_float32(audio), sampling_rate, self.sampling_rate)
-        hop = self.feature_extractor.hop_length
-        # Pad to whole frames so that every input sample is reproduced, then cut back.
-        padded = np.pad(audio, (0, samples_to_cover(audio.size, hop) - audio.size))
-        with torch.no_grad():
-            mel = self.feature_extractor.mel_spectrogram(torch.from_numpy(padded))
-        return self.decode(mel[0])[: audio.size], self.sampling_rate
+        mel, num_samples = audio_to_mel(audio, sampling_rate, self.feature_extractor)
+        return self.decode(mel)[:num_samples], self.sampling_rate
 
 
 class MelGANVocoder(_Vocoder):
@@ -92,6 +103,8 @@ class MelGANVocoder(_Vocoder):
             details = ", ".join(f"{key}: features {a!r} vs model {b!r}" for key, (a, b) in mismatched.items())
             raise ValueError(f"The feature extractor does not match the generator's mel front end ({details}).")
         self._inference_generator: MelGANGenerator | None = None
+        self.chunk_frames = 1024  # mel frames decoded at once (~12 s at 22 kHz): bounds memory on long inputs
+        self.context_frames = 16  # covers the generator's receptive field (about ±8 frames)
 
     @property
     def config(self) -> MelGANConfig:
@@ -142,23 +155,9 @@ class MelGANVocoder(_Vocoder):
         if self.discriminator is not None:
             self.discriminator.save_pretrained(Path(save_directory) / DISCRIMINATOR_SUBFOLDER, **kwargs)
 
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        commit_message: str = "Upload MelGAN vocoder",
-        model_card: str | None = None,
-        **kwargs: Any,
-    ) -> str:
+    def push_to_hub(self, repo_id: str, *, model_card: str | None = None, **kwargs: Any) -> str:
         """Upload what `save_pretrained` writes (and `model_card` as README.md) in one commit; returns its URL."""
-        api = HfApi(token=kwargs.pop("token", None))
-        api.create_repo(repo_id, exist_ok=True, private=kwargs.pop("private", None))
-        with tempfile.TemporaryDirectory() as folder:
-            self.save_pretrained(folder)
-            if model_card is not None:
-                Path(folder, "README.md").write_text(model_card)
-            commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message, **kwargs)
-        return commit.commit_url
+        return _push_folder(self.save_pretrained, repo_id, "Upload MelGAN vocoder", model_card, **kwargs)
 
     def inference_generator(self) -> MelGANGenerator:
         """
@@ -180,11 +179,21 @@ class MelGANVocoder(_Vocoder):
         """
         Log-mel in this vocoder's preset, `(frames, mels)` or `(batch, frames, mels)`, numpy or torch →
         float32 waveform `(frames * hop_length,)` or `(batch, frames * hop_length)`.
+
+        Long mels are decoded in chunks of `chunk_frames` with `context_frames` of extra mel on each side whose
+        audio is discarded: the context covers the generator's receptive field, so the result equals one-shot
+        decoding (no seams) while memory stays bounded by the chunk size.
         """
         batch, batched = _as_mel_batch(mel, self.config.num_mel_bins)
         generator = self.inference_generator()
+        hop, frames = self.config.hop_length, batch.shape[1]
+        waveforms = np.empty((batch.shape[0], frames * hop), dtype=np.float32)
         with torch.inference_mode():
-            waveforms = generator(batch.to(generator.device)).waveforms.float().cpu().numpy()
+            for start in range(0, frames, self.chunk_frames):
+                end = min(frames, start + self.chunk_frames)
+                left, right = max(0, start - self.context_frames), min(frames, end + self.context_frames)
+                piece = generator(batch[:, left:right].to(generator.device)).waveforms.float().cpu().numpy()
+                waveforms[:, start * hop : end * hop] = piece[:, (start - left) * hop : (end - left) * hop]
         return waveforms if batched else waveforms[0]
 
 
@@ -228,6 +237,19 @@ class GriffinLimVocoder(_Vocoder):
         return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
 
+def _push_folder(save: Any, repo_id: str, default_message: str, model_card: str | None, **kwargs: Any) -> str:
+    """`save(folder)`, add the model card, and upload the folder as one commit."""
+    api = HfApi(token=kwargs.pop("token", None))
+    api.create_repo(repo_id, exist_ok=True, private=kwargs.pop("private", None))
+    kwargs.setdefault("commit_message", default_message)
+    with tempfile.TemporaryDirectory() as folder:
+        save(folder)
+        if model_card is not None:
+            Path(folder, "README.md").write_text(model_card)
+        commit = api.upload_folder(repo_id=repo_id, folder_path=folder, **kwargs)
+    return commit.commit_url
+
+
 def load_model(model_class: type, path_or_repo_id: str | os.PathLike, **kwargs: Any) -> Any:
     """`from_pretrained` that reads safetensors only and refuses a checkpoint missing weights instead of
     silently initialising them at random."""
@@ -239,4 +261,93 @@ def load_model(model_class: type, path_or_repo_id: str | os.PathLike, **kwargs: 
     return model.eval()
 
 
-__all__ = ["GriffinLimVocoder", "MelGANVocoder", "load_model"]
+__all__ = ["GriffinLimVocoder", "MelGANVocoder", "StyleTransferPipeline", "audio_to_mel", "load_model"]
+
+
+class StyleTransferPipeline:
+    """
+    Audio in one style → audio in another: log-mel, the MelGAN-VC model on overlapping chunks (crossfaded), then
+    the MelGAN vocoder trained with it. Any length and input rate; the output is as long as the input.
+    """
+
+    def __init__(
+        self,
+        model: MelGANVCModel,
+        vocoder: MelGANVocoder,
+        feature_extractor: MelGANFeatureExtractor | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        self.model = model.eval()
+        self.vocoder = vocoder
+        self.feature_extractor = feature_extractor or vocoder.feature_extractor
+        self.batch_size = batch_size
+        expected = {key: value for key, value in self.feature_extractor.audio_fields.items() if key != "mel_preset"}
+        for name, fields in (("style model", model.config.audio_kwargs), ("vocoder", vocoder.config.audio_kwargs)):
+            mismatched = {key: (fields[key], value) for key, value in expected.items() if fields[key] != value}
+            if mismatched:
+                raise ValueError(f"The {name}'s mel front end differs from the feature extractor's: {mismatched}")
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.feature_extractor.sampling_rate
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_repo_id: str | os.PathLike, *, device: str | torch.device | None = None, **hub_kwargs: Any
+    ) -> StyleTransferPipeline:
+        """The style model, its feature extractor and the vocoder in `vocoder/`, from a folder or Hub repo."""
+        try:
+            model = load_model(MelGANVCModel, path_or_repo_id, **hub_kwargs)
+            feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, **hub_kwargs)
+        except OSError as error:
+            raise OSError(f"Could not load a style-transfer model from {str(path_or_repo_id)!r}: {error}") from error
+        vocoder = MelGANVocoder.from_pretrained(
+            path_or_repo_id, subfolder=VOCODER_SUBFOLDER, device=device, **hub_kwargs
+        )
+        if device is not None:
+            model.to(device)
+        return cls(model, vocoder, feature_extractor)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        self.model.save_pretrained(save_directory, **kwargs)
+        self.feature_extractor.save_pretrained(save_directory, **kwargs)
+        self.vocoder.save_pretrained(Path(save_directory) / VOCODER_SUBFOLDER, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, model_card: str | None = None, **kwargs: Any) -> str:
+        """Upload the whole converter (model, features, vocoder, card) in one commit; returns its URL."""
+        return _push_folder(self.save_pretrained, repo_id, "Upload MelGAN-VC style transfer", model_card, **kwargs)
+
+    def convert_mel(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
+        """
+        `(frames, mels)` log-mel → converted log-mel of the same shape. Long mels go through the model in chunks of
+        `segment_frames` (what it was trained on) overlapping by `chunk_overlap_frames`, batched, and are
+        crossfaded back together, so memory is bounded by the chunk and batch size.
+        """
+        batch, batched = _as_mel_batch(mel, self.model.config.num_mel_bins)
+        if batched:
+            return np.stack([self.convert_mel(item) for item in batch.numpy()])
+        config, device = self.model.config, self.model.device
+        frames, length, overlap = batch.shape[1], config.segment_frames, config.chunk_overlap_frames
+        if frames <= length:
+            starts = [0]
+        else:
+            starts = [*range(0, frames - length, length - overlap), frames - length]
+        # Weights ramp up and down over the overlap; dividing by their sum makes the crossfade exact.
+        ramp = np.minimum(1.0, np.minimum(np.arange(1, length + 1), np.arange(length, 0, -1)) / (overlap + 1))
+        converted = np.zeros((frames, config.num_mel_bins), dtype=np.float64)
+        total_weight = np.zeros((frames, 1), dtype=np.float64)
+        with torch.inference_mode():
+            for first in range(0, len(starts), self.batch_size):
+                group = starts[first : first + self.batch_size]
+                chunks = torch.cat([batch[:, start : start + length] for start in group]).to(device)
+                output = self.model(chunks).converted_features.float().cpu().numpy()
+                for start, chunk in zip(group, output, strict=True):
+                    weight = ramp[: chunk.shape[0], None]
+                    converted[start : start + chunk.shape[0]] += weight * chunk
+                    total_weight[start : start + chunk.shape[0]] += weight
+        return (converted / total_weight).astype(np.float32)
+
+    def __call__(self, audio: np.ndarray, sampling_rate: int) -> tuple[np.ndarray, int]:
+        """Mono or `(samples, channels)` audio at any rate → `(converted float32 audio, rate)`, same duration."""
+        mel, num_samples = audio_to_mel(audio, sampling_rate, self.feature_extractor)
+        return self.vocoder.decode(self.convert_mel(mel))[:num_samples], self.sampling_rate
