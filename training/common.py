@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
+from accelerate import Accelerator
 
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_NAME = re.compile(r"^step_(\d+)$")
@@ -68,7 +72,7 @@ def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
     return max(steps)[1] if steps else None
 
 
-def save_checkpoint(accelerator: Any, output_dir: str | os.PathLike, step: int, keep: int) -> Path:
+def save_checkpoint(accelerator: Accelerator, output_dir: str | os.PathLike, step: int, keep: int) -> Path:
     """
     `accelerator.save_state` into a temporary folder, then one rename: a run killed mid-save leaves no folder that
     `latest_checkpoint` would pick. Keeps the newest `keep` checkpoints.
@@ -103,3 +107,57 @@ def write_json(path: str | os.PathLike, content: dict[str, Any]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(partial, path)
+
+
+def make_accelerator(output_dir: Path, gradient_accumulation_steps: int, mixed_precision: str | None) -> Accelerator:
+    """An `Accelerator` logging to TensorBoard in `output_dir/logs` when tensorboard is installed."""
+    kwargs: dict[str, Any] = {"gradient_accumulation_steps": gradient_accumulation_steps}
+    if mixed_precision:
+        kwargs["mixed_precision"] = mixed_precision
+    try:
+        import tensorboard  # noqa: F401
+
+        kwargs.update(log_with="tensorboard", project_dir=str(output_dir))
+    except ImportError:
+        print("tensorboard is not installed: no TensorBoard logs (pip install 'melgan-hf[train]')", file=sys.stderr)
+    return Accelerator(**kwargs)
+
+
+def refuse_to_overwrite(output_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from; stops when `output_dir` holds a run and `--resume` was not given."""
+    checkpoint = latest_checkpoint(output_dir)
+    if checkpoint is not None and not resume:
+        raise SystemExit(
+            f"{output_dir} already holds checkpoints (newest: {checkpoint.name}). Pass --resume to continue that run,"
+            " or choose another --output_dir; nothing was overwritten."
+        )
+    return checkpoint
+
+
+def scalar_hparams(values: dict[str, Any]) -> dict[str, Any]:
+    """TensorBoard takes only scalars and strings as hyper-parameters."""
+    return {key: value if isinstance(value, (int, float, str)) else str(value) for key, value in values.items()}
+
+
+def append_log(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+def replica_checksums(accelerator: Accelerator, *modules: torch.nn.Module) -> list[float]:
+    """A checksum of the weights on every process: data-parallel replicas must end identical."""
+    checksum = sum(float(p.detach().double().pow(2).sum()) for module in modules for p in module.parameters())
+    gathered = accelerator.gather(torch.tensor([checksum], dtype=torch.float64, device=accelerator.device))
+    return gathered.cpu().tolist()
+
+
+def format_duration(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def describe_device(accelerator: Accelerator) -> str:
+    if accelerator.device.type == "cuda":
+        name = torch.cuda.get_device_name(accelerator.device)
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"{accelerator.num_processes} × {name}"

@@ -122,27 +122,28 @@ def split_by_file(clips: list[Clip], validation_files: int) -> tuple[list[Clip],
 
 class SegmentSampler:
     """
-    Random fixed-length segments, drawn with a generator seeded by (seed, step, process). The batch of any step
-    is a pure function of those numbers, so a resumed run sees exactly the data an uninterrupted one would, with no
-    data-loader state to save; and each process of a multi-GPU run sees different segments.
+    Random fixed-length segments of arrays (audio `(samples,)` or mels `(frames, mels)`, cut along the first axis),
+    drawn with a generator seeded by (seed, step, process). The batch of any step is a pure function of those
+    numbers, so a resumed run sees exactly the data an uninterrupted one would, with no data-loader state to save;
+    and each process of a multi-GPU run sees different segments.
     """
 
-    def __init__(self, clips: list[Clip], segment_length: int, seed: int) -> None:
-        self.clips = clips
+    def __init__(self, sequences: list[np.ndarray], segment_length: int, seed: int) -> None:
+        self.sequences = sequences
         self.segment_length = segment_length
         self.seed = seed
-        lengths = np.array([clip.audio.size for clip in clips], dtype=np.float64)
-        self.weights = lengths / lengths.sum()  # longer files are drawn more often: uniform over audio time
+        lengths = np.array([len(sequence) for sequence in sequences], dtype=np.float64)
+        self.weights = lengths / lengths.sum()  # longer files are drawn more often: uniform over time
 
     def batch(self, step: int, batch_size: int, process_index: int = 0) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, step, process_index])
-        picks = rng.choice(len(self.clips), size=batch_size, p=self.weights)
-        segments = np.zeros((batch_size, self.segment_length), dtype=np.float32)
+        picks = rng.choice(len(self.sequences), size=batch_size, p=self.weights)
+        first = self.sequences[0]
+        segments = np.zeros((batch_size, self.segment_length, *first.shape[1:]), dtype=np.float32)
         for row, index in enumerate(picks):
-            audio = self.clips[index].audio
-            start = (
-                int(rng.integers(0, audio.size - self.segment_length + 1)) if audio.size > self.segment_length else 0
-            )
-            piece = audio[start : start + self.segment_length]
-            segments[row, : piece.size] = piece
+            sequence = self.sequences[index]
+            spare = len(sequence) - self.segment_length
+            start = int(rng.integers(0, spare + 1)) if spare > 0 else 0
+            piece = sequence[start : start + self.segment_length]
+            segments[row, : len(piece)] = piece
         return torch.from_numpy(segments)

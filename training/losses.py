@@ -38,3 +38,28 @@ def feature_matching_loss(real_maps: FeatureMaps, fake_maps: FeatureMaps) -> tor
 def mel_l1_loss(predicted_mel: torch.Tensor, target_mel: torch.Tensor) -> torch.Tensor:
     """Mean absolute log-mel difference (both from the model's own feature extractor)."""
     return F.l1_loss(predicted_mel, target_mel)
+
+
+def travel_loss(source_vectors: torch.Tensor, converted_vectors: torch.Tensor) -> torch.Tensor:
+    """
+    TraVeL loss: for every pair (i, j) in the batch, the siamese difference vector t = S(a_i) − S(a_j) must survive
+    the generator, t' = S(G(a_i)) − S(G(a_j)): mean squared distance minus mean cosine similarity.
+    """
+    rows, cols = torch.triu_indices(len(source_vectors), len(source_vectors), offset=1)
+    source_differences = source_vectors[rows] - source_vectors[cols]
+    converted_differences = converted_vectors[rows] - converted_vectors[cols]
+    distance = (source_differences - converted_differences).pow(2).mean()
+    cosine = F.cosine_similarity(source_differences, converted_differences, dim=1).mean()
+    return distance - cosine
+
+
+def siamese_margin_loss(source_vectors: torch.Tensor, margin: float) -> torch.Tensor:
+    """Keeps the siamese embedding from collapsing: distinct slices stay at least `margin` apart."""
+    rows, cols = torch.triu_indices(len(source_vectors), len(source_vectors), offset=1)
+    distances = (source_vectors[rows] - source_vectors[cols]).norm(dim=1)
+    return F.relu(margin - distances).pow(2).mean()
+
+
+def identity_loss(target: torch.Tensor, converted_target: torch.Tensor) -> torch.Tensor:
+    """Target-domain input should pass through the generator unchanged: mean |b − G(b)|."""
+    return F.l1_loss(converted_target, target)

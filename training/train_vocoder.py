@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -40,11 +38,17 @@ from melgan_hf import (
 )
 from training.common import (
     TrainState,
+    append_log,
     dataclass_from_dict,
-    latest_checkpoint,
+    describe_device,
+    format_duration,
     load_yaml,
+    make_accelerator,
+    refuse_to_overwrite,
     render_model_card,
+    replica_checksums,
     save_checkpoint,
+    scalar_hparams,
     write_json,
 )
 from training.dataset import Clip, DataReport, SegmentSampler, load_folder, split_by_file
@@ -227,13 +231,6 @@ def validate(
     return float(np.mean(distances)), outputs
 
 
-def replica_checksums(accelerator: Accelerator, *modules: torch.nn.Module) -> list[float]:
-    """A checksum of the weights on every process: data-parallel replicas must end identical."""
-    checksum = sum(float(p.detach().double().pow(2).sum()) for module in modules for p in module.parameters())
-    gathered = accelerator.gather(torch.tensor([checksum], dtype=torch.float64, device=accelerator.device))
-    return gathered.cpu().tolist()
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config_file = load_yaml(args.config)
@@ -244,24 +241,9 @@ def main(argv: list[str] | None = None) -> None:
         train_config.max_steps = args.max_steps
     output_dir = Path(args.output_dir)
 
-    accelerator_kwargs: dict[str, Any] = {"gradient_accumulation_steps": train_config.gradient_accumulation_steps}
-    if args.mixed_precision:
-        accelerator_kwargs["mixed_precision"] = args.mixed_precision
-    try:
-        import tensorboard  # noqa: F401
-
-        accelerator_kwargs.update(log_with="tensorboard", project_dir=str(output_dir))
-    except ImportError:
-        print("tensorboard is not installed: no TensorBoard logs (pip install 'melgan-hf[train]')", file=sys.stderr)
-    accelerator = Accelerator(**accelerator_kwargs)
+    accelerator = make_accelerator(output_dir, train_config.gradient_accumulation_steps, args.mixed_precision)
     set_seed(train_config.seed)
-
-    checkpoint = latest_checkpoint(output_dir)
-    if checkpoint is not None and not args.resume:
-        raise SystemExit(
-            f"{output_dir} already holds checkpoints (newest: {checkpoint.name}). Pass --resume to continue that run,"
-            " or choose another --output_dir; nothing was overwritten."
-        )
+    checkpoint = refuse_to_overwrite(output_dir, args.resume)
 
     generator, discriminator, features = build_models(config_file.get("model") or {}, args.init_from, accelerator)
     if train_config.segment_length % features.hop_length:
@@ -279,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     accelerator.print(f"split: {len(train_clips)} file(s) for training, {len(validation_clips)} held out")
     if len(clips) < 2:
         accelerator.print("warning: one usable file only, so validation uses a training file")
-    sampler = SegmentSampler(train_clips, train_config.segment_length, train_config.seed)
+    sampler = SegmentSampler([clip.audio for clip in train_clips], train_config.segment_length, train_config.seed)
 
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=train_config.learning_rate, betas=train_config.adam_betas)
     optimizer_d = torch.optim.Adam(
@@ -303,10 +285,7 @@ def main(argv: list[str] | None = None) -> None:
             accelerator.print(f"resume: continuing from {checkpoint} (step {state.step})")
 
     hparams = {**dataclasses.asdict(train_config), "data": args.data, "init_from": args.init_from}
-    # TensorBoard takes only scalars and strings as hyper-parameters.
-    accelerator.init_trackers(
-        "logs", config={k: v if isinstance(v, (int, float, str)) else str(v) for k, v in hparams.items()}
-    )
+    accelerator.init_trackers("logs", config=scalar_hparams(hparams))
     plain_discriminator = accelerator.unwrap_model(discriminator)
     device = accelerator.device
     generator.train()
@@ -355,8 +334,7 @@ def main(argv: list[str] | None = None) -> None:
             accelerator.log(values, step=state.step)
             progress.set_postfix(mel=f"{values['loss/mel_l1']:.3f}", d=f"{values['loss/discriminator']:.3f}")
             if accelerator.is_main_process:
-                with log_path.open("a") as log:
-                    log.write(json.dumps({"step": state.step, **losses}) + "\n")
+                append_log(log_path, {"step": state.step, **losses})
         if state.step % train_config.eval_every == 0 and accelerator.is_main_process:
             evaluate(state.step)
         if state.step % train_config.save_every == 0 or state.step == train_config.max_steps:
@@ -391,18 +369,6 @@ def main(argv: list[str] | None = None) -> None:
             url = vocoder.push_to_hub(args.push_to_hub, model_card=card)
             accelerator.print(f"pushed to {url}")
     accelerator.end_training()
-
-
-def format_duration(seconds: float) -> str:
-    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
-
-
-def describe_device(accelerator: Accelerator) -> str:
-    if accelerator.device.type == "cuda":
-        name = torch.cuda.get_device_name(accelerator.device)
-    else:
-        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    return f"{accelerator.num_processes} × {name}"
 
 
 def model_card(
