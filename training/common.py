@@ -21,7 +21,7 @@ _CHECKPOINT_NAME = re.compile(r"^step_(\d+)$")
 MODEL_CARDS = Path(__file__).resolve().parents[1] / "model_cards"
 
 
-def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+def load_yaml(path: str | os.PathLike, sections: tuple[str, ...] = ("model", "training")) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"Config file {path} not found.")
@@ -30,10 +30,10 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(content, dict):
-        raise ValueError(f"{path}: expected a mapping with 'model' and 'training' sections.")
-    unknown = set(content) - {"model", "training"}
+        raise ValueError(f"{path}: expected a mapping with the sections {list(sections)}.")
+    unknown = set(content) - set(sections)
     if unknown:
-        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; expected 'model' and 'training'.")
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; expected {list(sections)}.")
     return content
 
 
