@@ -114,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def prepare_vocoder(args: argparse.Namespace, vocoder_section: dict[str, Any], config_path: Path) -> MelGANVocoder:
     """--vocoder as is; otherwise train one on the target recordings (resumable, skipped once finished)."""
     if args.vocoder:
-        return MelGANVocoder.from_pretrained(args.vocoder, load_discriminator=True)
+        return train_vocoder.load_with_discriminator(args.vocoder)
     section = dict(vocoder_section)
     vocoder_config = config_path.parent / section.pop("config", "tiny.yaml")
     output_dir = Path(args.output_dir) / "vocoder_training"

@@ -121,18 +121,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def load_with_discriminator(path_or_repo_id: str) -> MelGANVocoder:
+    """A saved vocoder with its discriminator when one was saved beside it (`vocoder.discriminator` else None)."""
+    try:
+        return MelGANVocoder.from_pretrained(path_or_repo_id, load_discriminator=True)
+    except OSError:
+        return MelGANVocoder.from_pretrained(path_or_repo_id)
+
+
 def build_models(
     model_section: dict[str, Any], init_from: str | None, accelerator: Accelerator
 ) -> tuple[MelGANGenerator, MelGANDiscriminator, MelGANFeatureExtractor]:
     if init_from:
-        try:
-            vocoder = MelGANVocoder.from_pretrained(init_from, load_discriminator=True)
-            discriminator = vocoder.discriminator
+        vocoder = load_with_discriminator(init_from)
+        if vocoder.discriminator is None:
+            vocoder.discriminator = MelGANDiscriminator(vocoder.config)
+            accelerator.print(f"init: generator from {init_from}; no discriminator saved there, starting a new one")
+        else:
             accelerator.print(f"init: generator and discriminator from {init_from}")
-        except OSError:
-            vocoder = MelGANVocoder.from_pretrained(init_from)
-            discriminator = MelGANDiscriminator(vocoder.config)
-            accelerator.print(f"init: generator from {init_from}; no discriminator there, starting a new one")
+        discriminator = vocoder.discriminator
         if model_section:
             accelerator.print("init: the config's 'model' section is ignored; the architecture comes from --init_from")
         return vocoder.generator, discriminator, vocoder.feature_extractor
