@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -17,6 +18,20 @@ GRIFFIN_LIM = "griffin-lim"
 DEMO_SECONDS = 3.0
 
 
+def torch_device(device: str | None) -> Any:
+    """`--device` as a `torch.device`, checked to work here, so a typo or a missing GPU fails before any work."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(device)
+        torch.empty(0, device=parsed)
+    except (RuntimeError, AssertionError) as error:  # AssertionError: "Torch not compiled with CUDA enabled"
+        raise ValueError(f"--device {device!r} is not usable here: {error}") from error
+    return parsed
+
+
 def load_vocoder(model: str, preset: str, device: str | None):  # noqa: ANN201 - returns either vocoder class
     """A `MelGANVocoder` from a folder or Hub id, or the Griffin-Lim baseline for `--model griffin-lim`."""
     from .feature_extraction_melgan import MelGANFeatureExtractor
@@ -24,7 +39,14 @@ def load_vocoder(model: str, preset: str, device: str | None):  # noqa: ANN201 -
 
     if model == GRIFFIN_LIM:
         return GriffinLimVocoder(MelGANFeatureExtractor.from_preset(preset))
-    return MelGANVocoder.from_pretrained(model, device=device)
+    return MelGANVocoder.from_pretrained(model, device=torch_device(device))
+
+
+def load_style_pipeline(model: str, device: str | None):  # noqa: ANN201 - a StyleTransferPipeline (lazy import)
+    """A `StyleTransferPipeline` (style model, its features and its vocoder) from a folder or Hub id."""
+    from .pipelines import StyleTransferPipeline
+
+    return StyleTransferPipeline.from_pretrained(model, device=torch_device(device))
 
 
 def _output_path(source: Path, roots: list[Path], out_dir: Path) -> Path:
@@ -51,24 +73,44 @@ def invert_file(vocoder, source: Path, max_duration: float | None) -> np.ndarray
     return vocoder(audio, rate)[0]
 
 
-def cmd_invert(args: argparse.Namespace) -> int:
+def convert_file(pipeline, source: Path, max_duration: float | None) -> np.ndarray:  # noqa: ANN001
+    """Audio in any format, rate and channel count → the same audio in the model's target style."""
+    audio, rate = load_audio(source, max_duration=max_duration)
+    return pipeline(audio, rate)[0]
+
+
+def process_files(
+    args: argparse.Namespace,
+    *,
+    task: str,
+    extensions: tuple[str, ...],
+    what: str,
+    load: Callable[[], Any],
+    process: Callable[[Any, Path], np.ndarray],
+) -> int:
+    """
+    The loop every batch subcommand shares: find the inputs (folders recursively), load the model once, then per
+    file `process(model, path)` → wav in `args.out` (same layout as the inputs) under a progress bar. A file that
+    fails is reported by name and skipped; a summary line follows. Exit status: 2 if there is nothing to do or the
+    model cannot be loaded, 1 if a file failed and `--strict` was given, else 0.
+    """
     inputs = [Path(item) for item in args.inputs]
-    files = find_files(inputs, (*AUDIO_EXTENSIONS, ".npy"))
+    files = find_files(inputs, extensions)
     if not files:
-        print(f"error: no audio or .npy files found in {', '.join(map(str, inputs))}", file=sys.stderr)
+        print(f"error: no {what} found in {', '.join(map(str, inputs))}", file=sys.stderr)
         return 2
     try:
-        vocoder = load_vocoder(args.model, args.preset, args.device)
+        model = load()
     except (OSError, ValueError) as error:
         print(f"error: cannot load model {args.model!r}: {error}", file=sys.stderr)
         return 2
     out_dir = Path(args.out)
     failures: list[tuple[Path, str]] = []
     written = 0
-    for source in tqdm(files, desc="invert", unit="file", disable=args.quiet):
+    for source in tqdm(files, desc=task, unit="file", disable=args.quiet):
         try:
-            waveform = invert_file(vocoder, source, args.max_duration)
-            save_audio(_output_path(source, inputs, out_dir), waveform, vocoder.sampling_rate)
+            waveform = process(model, source)
+            save_audio(_output_path(source, inputs, out_dir), waveform, model.sampling_rate)
             written += 1
         except (ValueError, OSError) as error:
             failures.append((source, str(error)))
@@ -77,6 +119,28 @@ def cmd_invert(args: argparse.Namespace) -> int:
     for source, reason in failures:
         print(f"  failed: {source}: {reason}", file=sys.stderr)
     return 1 if failures and args.strict else 0
+
+
+def cmd_invert(args: argparse.Namespace) -> int:
+    return process_files(
+        args,
+        task="invert",
+        extensions=(*AUDIO_EXTENSIONS, ".npy"),
+        what="audio or .npy files",
+        load=lambda: load_vocoder(args.model, args.preset, args.device),
+        process=lambda vocoder, source: invert_file(vocoder, source, args.max_duration),
+    )
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    return process_files(
+        args,
+        task="convert",
+        extensions=AUDIO_EXTENSIONS,
+        what="audio files",
+        load=lambda: load_style_pipeline(args.model, args.device),
+        process=lambda pipeline, source: convert_file(pipeline, source, args.max_duration),
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -97,10 +161,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="melgan-hf",
-        description="MelGAN vocoding on the Hugging Face stack. Models are folders or Hub ids saved with"
-        " MelGANVocoder.save_pretrained; 'griffin-lim' is the classic baseline.",
+        description="MelGAN vocoding and MelGAN-VC style transfer on the Hugging Face stack. Vocoders are folders or"
+        " Hub ids saved with MelGANVocoder.save_pretrained ('griffin-lim' is the classic baseline); style-transfer"
+        " models are saved with StyleTransferPipeline.save_pretrained.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_device_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--device", default=None, help="torch device, e.g. cuda or cpu (default: cpu)")
 
     def add_model_options(command: argparse.ArgumentParser, model_required: bool) -> None:
         command.add_argument(
@@ -115,7 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
             choices=sorted(MEL_PRESETS),
             help=f"mel preset for --model {GRIFFIN_LIM} (a MelGAN model brings its own): %(choices)s",
         )
-        command.add_argument("--device", default=None, help="torch device, e.g. cuda or cpu (default: cpu)")
+        add_device_option(command)
+
+    def add_batch_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--out", required=True, help="output folder (created if missing)")
+        command.add_argument("--strict", action="store_true", help="exit with status 1 if any input failed")
+        command.add_argument("--max-duration", type=float, default=None, help="skip audio files longer than this (s)")
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
 
     invert = commands.add_parser(
         "invert",
@@ -127,11 +201,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invert.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, .npy mel files, or folders of them")
     add_model_options(invert, model_required=True)
-    invert.add_argument("--out", required=True, help="output folder (created if missing)")
-    invert.add_argument("--strict", action="store_true", help="exit with status 1 if any input failed")
-    invert.add_argument("--max-duration", type=float, default=None, help="skip audio files longer than this (s)")
-    invert.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_options(invert)
     invert.set_defaults(handler=cmd_invert)
+
+    convert = commands.add_parser(
+        "convert",
+        help="convert audio files into another style (MelGAN-VC style transfer)",
+        description="Converts audio files (wav/flac/ogg/mp3, any rate, any channels; folders are searched"
+        " recursively) with a style-transfer model: log-mel, the style model on overlapping chunks, then the"
+        " model's own MelGAN vocoder. Any length works and memory stays bounded. Outputs are wav files at the"
+        " model's sampling rate in --out, one per input, as long as the input, keeping the layout below named"
+        " folders; a file that fails is reported by name and skipped. Exit status: 0 done, 1 some input failed"
+        " and --strict was given, 2 no inputs found or the model cannot be loaded.",
+    )
+    convert.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders of them")
+    convert.add_argument(
+        "--model",
+        required=True,
+        help="local folder or Hub id of a style-transfer model saved with StyleTransferPipeline.save_pretrained"
+        " (style model and preprocessor at the top, its vocoder in vocoder/)",
+    )
+    add_device_option(convert)
+    add_batch_options(convert)
+    convert.set_defaults(handler=cmd_convert)
 
     demo = commands.add_parser(
         "demo",

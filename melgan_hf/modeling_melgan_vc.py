@@ -143,6 +143,12 @@ class MelGANVCModel(PreTrainedModel):
         if module.bias is not None:
             fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight)
             init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+        if parametrize.is_parametrized(module) and not getattr(weight, "_is_hf_initialized", False):
+            # spectral_norm estimated the norm (its u, v vectors) of the weight it was registered on; re-estimate
+            # it for the new weight, or a fresh model divides by stale values and saturates.
+            norm = module.parametrizations.weight[0]
+            with torch.no_grad():
+                norm._power_method(norm._reshape_weight_to_matrix(weight.detach()), 15)
 
     def mel_range(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-bin low/high log-mel of the normalisation; before statistics exist, from the floor to 0."""

@@ -51,6 +51,9 @@ def audio_to_mel(
     Mono or `(samples, channels)` audio at any rate → `(frames, mels)` log-mel at the extractor's rate, and the
     length of the resampled audio. The audio is padded to whole frames, so a vocoder reproduces every sample.
     """
+    is_number = isinstance(sampling_rate, (int, float, np.number)) and not isinstance(sampling_rate, bool)
+    if not (is_number and np.isfinite(sampling_rate) and sampling_rate > 0):
+        raise ValueError(f"sampling_rate must be a positive number of samples per second, got {sampling_rate!r}.")
     audio = resample(to_mono_float32(audio), sampling_rate, feature_extractor.sampling_rate)
     padded = np.pad(audio, (0, samples_to_cover(audio.size, feature_extractor.hop_length) - audio.size))
     with torch.no_grad():
@@ -282,10 +285,12 @@ class StyleTransferPipeline:
         self.feature_extractor = feature_extractor or vocoder.feature_extractor
         self.batch_size = batch_size
         expected = {key: value for key, value in self.feature_extractor.audio_fields.items() if key != "mel_preset"}
+        reference = "feature extractor" if feature_extractor is not None else "vocoder"  # whose features are used
         for name, fields in (("style model", model.config.audio_kwargs), ("vocoder", vocoder.config.audio_kwargs)):
             mismatched = {key: (fields[key], value) for key, value in expected.items() if fields[key] != value}
             if mismatched:
-                raise ValueError(f"The {name}'s mel front end differs from the feature extractor's: {mismatched}")
+                details = ", ".join(f"{key}: {name} {a!r} vs {reference} {b!r}" for key, (a, b) in mismatched.items())
+                raise ValueError(f"The {name}'s mel front end differs from the {reference}'s ({details}).")
 
     @property
     def sampling_rate(self) -> int:
@@ -296,14 +301,14 @@ class StyleTransferPipeline:
         cls, path_or_repo_id: str | os.PathLike, *, device: str | torch.device | None = None, **hub_kwargs: Any
     ) -> StyleTransferPipeline:
         """The style model, its feature extractor and the vocoder in `vocoder/`, from a folder or Hub repo."""
+        base = hub_kwargs.pop("subfolder", None) or ""
         try:
-            model = load_model(MelGANVCModel, path_or_repo_id, **hub_kwargs)
-            feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, **hub_kwargs)
+            model = load_model(MelGANVCModel, path_or_repo_id, subfolder=base, **hub_kwargs)
+            feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, subfolder=base, **hub_kwargs)
         except OSError as error:
             raise OSError(f"Could not load a style-transfer model from {str(path_or_repo_id)!r}: {error}") from error
-        vocoder = MelGANVocoder.from_pretrained(
-            path_or_repo_id, subfolder=VOCODER_SUBFOLDER, device=device, **hub_kwargs
-        )
+        vocoder_folder = "/".join(filter(None, [base, VOCODER_SUBFOLDER]))
+        vocoder = MelGANVocoder.from_pretrained(path_or_repo_id, subfolder=vocoder_folder, device=device, **hub_kwargs)
         if device is not None:
             model.to(device)
         return cls(model, vocoder, feature_extractor)

@@ -1,4 +1,4 @@
-"""The melgan-hf command line: invert folders and files, skip and name bad files, --strict, --help."""
+"""The melgan-hf command line: invert and convert folders and files, skip and name bad files, --strict, --help."""
 
 import subprocess
 import sys
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from melgan_hf import load_audio
-from melgan_hf.cli import main
+from melgan_hf import StyleTransferPipeline, load_audio
+from melgan_hf.cli import build_parser, main
 from tests.conftest import sine
+from tests.test_style_pipeline import make_style_pipeline
 
 
 @pytest.fixture
@@ -100,3 +101,86 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "melgan-hf"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "invert" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------------- convert
+
+
+@pytest.fixture
+def saved_style_model(tmp_path, tiny_vocoder):
+    folder = tmp_path / "tiny-style"
+    make_style_pipeline(tiny_vocoder).save_pretrained(folder)
+    return folder
+
+
+def test_convert_folder_writes_good_files_and_names_the_corrupt_one(
+    mixed_folder, saved_style_model, tmp_path, capsys
+) -> None:
+    out = tmp_path / "out"
+    status = main(["convert", str(mixed_folder), "--model", str(saved_style_model), "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav"))
+    assert written == ["inputs/a.wav", "inputs/c.wav", "inputs/nested/b.wav"]
+    assert "broken.wav" in captured.err and "not a readable audio file" in captured.err
+    assert "readme.txt" not in captured.err
+    assert "wrote 3 file(s)" in captured.out and "1 failed" in captured.out
+    for name, seconds in [("a.wav", 0.5), ("nested/b.wav", 0.4), ("c.wav", 0.3)]:
+        audio, rate = load_audio(out / "inputs" / name)
+        assert rate == 22050 and abs(audio.size - seconds * 22050) <= 1, name
+    # It is the style pipeline's output (16-bit PCM), not a copy or a plain vocoder pass.
+    expected, _ = StyleTransferPipeline.from_pretrained(saved_style_model)(*load_audio(mixed_folder / "a.wav"))
+    np.testing.assert_allclose(load_audio(out / "inputs" / "a.wav")[0], expected, rtol=0, atol=1e-4)
+
+
+def test_convert_strict_and_max_duration(mixed_folder, saved_style_model, tmp_path, capsys) -> None:
+    args = ["convert", str(mixed_folder), "--model", str(saved_style_model), "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "strict"), "--strict"]) == 1
+    capsys.readouterr()
+    short = tmp_path / "short"
+    assert main([*args, "--out", str(short), "--max-duration", "0.35"]) == 0
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in short.rglob("*.wav")) == ["c.wav"]
+    assert "a.wav: 0.5 s long, over the limit" in captured.err and "b.flac: 0.4 s long" in captured.err
+    assert "wrote 1 file(s)" in captured.out and "3 failed" in captured.out
+
+
+def test_convert_reports_a_model_that_cannot_be_loaded(tmp_path, saved_vocoder, capsys) -> None:
+    sf.write(tmp_path / "tone.wav", sine(440.0, 0.3), 22050)
+    tone, out = str(tmp_path / "tone.wav"), str(tmp_path / "out")
+    assert main(["convert", tone, "--model", str(tmp_path / "nope"), "--out", out]) == 2
+    assert "cannot load model" in capsys.readouterr().err
+    # A vocoder is not a style-transfer model.
+    assert main(["convert", tone, "--model", str(saved_vocoder), "--out", out, "--quiet"]) == 2
+    assert f"cannot load model {str(saved_vocoder)!r}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["convert", str(empty), "--model", str(tmp_path / "nope"), "--out", out]) == 2
+    assert "no audio files found" in capsys.readouterr().err
+
+
+def test_an_unusable_device_is_reported(tmp_path, saved_style_model, saved_vocoder, capsys) -> None:
+    sf.write(tmp_path / "tone.wav", sine(440.0, 0.3), 22050)
+    tone, out = str(tmp_path / "tone.wav"), str(tmp_path / "out")
+    for command, model in [("convert", saved_style_model), ("invert", saved_vocoder)]:
+        assert main([command, tone, "--model", str(model), "--out", out, "--device", "no-such-device"]) == 2
+        assert "--device 'no-such-device' is not usable here" in capsys.readouterr().err
+
+
+def test_convert_needs_a_model(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_convert_help_documents_every_option(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert", "--help"])
+    assert exit_info.value.code == 0
+    output = capsys.readouterr().out
+    for word in ["INPUT", "--model", "--out", "--strict", "--max-duration", "--device", "--quiet", "recursively"]:
+        assert word in output
+    main_help = build_parser().format_help()
+    assert "convert" in main_help and "style" in main_help
