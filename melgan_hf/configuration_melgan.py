@@ -32,13 +32,76 @@ MEL_PRESETS: dict[str, dict[str, Any]] = {
 MEL_LOG_TYPES = ("log10", "ln")
 
 
-def _require_positive(name: str, value: float) -> None:
+def _require_positive(config: PreTrainedConfig, name: str) -> None:
+    value = getattr(config, name)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ValueError(f"MelGANConfig.{name} must be a positive number, got {value!r}.")
+        raise ValueError(f"{type(config).__name__}.{name} must be a positive number, got {value!r}.")
 
 
 @strict
-class MelGANConfig(PreTrainedConfig):
+class MelFrontEndConfig(PreTrainedConfig):
+    """
+    The mel front end every model of the project shares (a vocoder and a style model fed to it must agree):
+    sampling_rate, n_fft, hop_length, win_length, num_mel_bins, fmin, fmax (None = sampling_rate / 2), mel_log
+    (`"log10"` or `"ln"`), mel_floor (magnitudes are clamped to it before the log), mel_preset (the preset the values
+    came from, or None when customised).
+    """
+
+    sampling_rate: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 256
+    win_length: int = 1024
+    num_mel_bins: int = 80
+    fmin: float | int = 0.0
+    fmax: float | int | None = None
+    mel_log: str = "log10"
+    mel_floor: float = 1e-5
+    mel_preset: str | None = "melgan"
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> MelFrontEndConfig:
+        """A config on a named mel preset (see `MEL_PRESETS`); `overrides` change any field."""
+        if preset not in MEL_PRESETS:
+            raise ValueError(f"Unknown mel preset {preset!r}; choose one of {sorted(MEL_PRESETS)}.")
+        return cls(**{**MEL_PRESETS[preset], "mel_preset": preset, **overrides})
+
+    @property
+    def audio_kwargs(self) -> dict[str, Any]:
+        """The mel front-end fields, as the feature extractor takes them."""
+        return {key: getattr(self, key) for key in (*MEL_PRESETS["melgan"], "mel_preset")}
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        super().__post_init__(**kwargs)
+        self.check_fields()
+
+    def check_fields(self) -> None:
+        """Raise `ValueError` naming the bad field: fail at construction, not deep inside a forward pass."""
+        owner = type(self).__name__
+        for name in ("sampling_rate", "n_fft", "hop_length", "win_length", "num_mel_bins", "mel_floor"):
+            _require_positive(self, name)
+        if self.win_length > self.n_fft:
+            raise ValueError(f"{owner}.win_length ({self.win_length}) must not exceed n_fft ({self.n_fft}).")
+        if (self.n_fft - self.hop_length) % 2:
+            raise ValueError(
+                f"{owner}.n_fft - hop_length must be even (the signal is reflect-padded by half of it on each"
+                f" side), got n_fft={self.n_fft}, hop_length={self.hop_length}."
+            )
+        if self.fmin < 0:
+            raise ValueError(f"{owner}.fmin must be >= 0, got {self.fmin}.")
+        nyquist = self.sampling_rate / 2
+        if self.fmax is not None and not self.fmin < self.fmax <= nyquist:
+            raise ValueError(
+                f"{owner}.fmax ({self.fmax}) must be above fmin ({self.fmin}) and at most sampling_rate / 2"
+                f" ({nyquist})."
+            )
+        if self.fmin >= nyquist:
+            raise ValueError(f"{owner}.fmin ({self.fmin}) must be below sampling_rate / 2 ({nyquist}).")
+        if self.mel_log not in MEL_LOG_TYPES:
+            raise ValueError(f"{owner}.mel_log must be one of {MEL_LOG_TYPES}, got {self.mel_log!r}.")
+
+
+@strict
+class MelGANConfig(MelFrontEndConfig):
     r"""
     Configuration of a MelGAN vocoder (Kumar et al., 2019). Defaults are the paper's model on the `"melgan"` preset.
 
@@ -57,17 +120,6 @@ class MelGANConfig(PreTrainedConfig):
 
     model_type = "melgan"
 
-    sampling_rate: int = 22050
-    n_fft: int = 1024
-    hop_length: int = 256
-    win_length: int = 1024
-    num_mel_bins: int = 80
-    fmin: float | int = 0.0
-    fmax: float | int | None = None
-    mel_log: str = "log10"
-    mel_floor: float = 1e-5
-    mel_preset: str | None = "melgan"
-
     upsample_ratios: list[int] | tuple[int, ...] = (8, 8, 2, 2)
     ngf: int = 32
     n_residual_layers: int = 3
@@ -78,53 +130,17 @@ class MelGANConfig(PreTrainedConfig):
     n_layers_D: int = 4
     downsampling_factor: int = 4
 
-    @classmethod
-    def from_preset(cls, preset: str, **overrides: Any) -> MelGANConfig:
-        """A config on a named mel preset (see `MEL_PRESETS`); `overrides` change any field."""
-        if preset not in MEL_PRESETS:
-            raise ValueError(f"Unknown mel preset {preset!r}; choose one of {sorted(MEL_PRESETS)}.")
-        return cls(**{**MEL_PRESETS[preset], "mel_preset": preset, **overrides})
-
-    @property
-    def audio_kwargs(self) -> dict[str, Any]:
-        """The mel front-end fields, as the feature extractor takes them."""
-        return {key: getattr(self, key) for key in (*MEL_PRESETS["melgan"], "mel_preset")}
-
-    def __post_init__(self, **kwargs: Any) -> None:
-        super().__post_init__(**kwargs)
-        self.check_fields()
-
     def check_fields(self) -> None:
-        """Raise `ValueError` naming the bad field: fail at construction, not deep inside a forward pass."""
-        for name in ("sampling_rate", "n_fft", "hop_length", "win_length", "num_mel_bins", "mel_floor"):
-            _require_positive(name, getattr(self, name))
+        super().check_fields()
         for name in ("ngf", "num_D", "ndf", "n_layers_D", "downsampling_factor"):
-            _require_positive(name, getattr(self, name))
+            _require_positive(self, name)
         if self.n_residual_layers < 0:
             raise ValueError(f"MelGANConfig.n_residual_layers must be >= 0, got {self.n_residual_layers}.")
-        if self.win_length > self.n_fft:
-            raise ValueError(f"MelGANConfig.win_length ({self.win_length}) must not exceed n_fft ({self.n_fft}).")
-        if (self.n_fft - self.hop_length) % 2:
-            raise ValueError(
-                f"MelGANConfig.n_fft - hop_length must be even (the signal is reflect-padded by half of it on each"
-                f" side), got n_fft={self.n_fft}, hop_length={self.hop_length}."
-            )
-        if self.fmin < 0:
-            raise ValueError(f"MelGANConfig.fmin must be >= 0, got {self.fmin}.")
-        nyquist = self.sampling_rate / 2
-        if self.fmax is not None and not self.fmin < self.fmax <= nyquist:
-            raise ValueError(
-                f"MelGANConfig.fmax ({self.fmax}) must be above fmin ({self.fmin}) and at most sampling_rate / 2"
-                f" ({nyquist})."
-            )
-        if self.fmin >= nyquist:
-            raise ValueError(f"MelGANConfig.fmin ({self.fmin}) must be below sampling_rate / 2 ({nyquist}).")
-        if self.mel_log not in MEL_LOG_TYPES:
-            raise ValueError(f"MelGANConfig.mel_log must be one of {MEL_LOG_TYPES}, got {self.mel_log!r}.")
         if not self.upsample_ratios:
             raise ValueError("MelGANConfig.upsample_ratios must not be empty.")
         for ratio in self.upsample_ratios:
-            _require_positive("upsample_ratios", ratio)
+            if not isinstance(ratio, int) or ratio <= 0:
+                raise ValueError(f"MelGANConfig.upsample_ratios must be a positive number each, got {ratio!r}.")
         if math.prod(self.upsample_ratios) != self.hop_length:
             raise ValueError(
                 f"MelGANConfig.upsample_ratios {list(self.upsample_ratios)} multiply to"
@@ -135,4 +151,4 @@ class MelGANConfig(PreTrainedConfig):
             raise ValueError(f"MelGANConfig.leaky_relu_slope must be in [0, 1), got {self.leaky_relu_slope}.")
 
 
-__all__ = ["MEL_PRESETS", "MelGANConfig"]
+__all__ = ["MEL_PRESETS", "MelFrontEndConfig", "MelGANConfig"]

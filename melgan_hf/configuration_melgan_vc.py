@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
 
-from .configuration_melgan import MEL_PRESETS, MelGANConfig
+from .configuration_melgan import MelFrontEndConfig, MelGANConfig
 
 
 @strict
-class MelGANVCConfig(PreTrainedConfig):
+class MelGANVCConfig(MelFrontEndConfig):
     r"""
     Mel front end (must equal the vocoder's): sampling_rate, n_fft, hop_length, win_length, num_mel_bins, fmin, fmax,
-    mel_log, mel_floor, mel_preset — as in `MelGANConfig`.
+    mel_log, mel_floor, mel_preset (`MelFrontEndConfig`).
 
     Normalisation: mel_low / mel_high, one value per mel bin (robust minimum and maximum of the training mels),
     map log-mels to [-1, 1] for the generator's tanh output; computed from the training data by the trainer.
@@ -27,17 +26,6 @@ class MelGANVCConfig(PreTrainedConfig):
     """
 
     model_type = "melgan_vc"
-
-    sampling_rate: int = 22050
-    n_fft: int = 1024
-    hop_length: int = 256
-    win_length: int = 1024
-    num_mel_bins: int = 80
-    fmin: float | int = 0.0
-    fmax: float | int | None = None
-    mel_log: str = "log10"
-    mel_floor: float = 1e-5
-    mel_preset: str | None = "melgan"
 
     mel_low: list[float] | None = None
     mel_high: list[float] | None = None
@@ -53,22 +41,14 @@ class MelGANVCConfig(PreTrainedConfig):
     segment_frames: int = 64
     chunk_overlap_frames: int = 16
 
-    def __post_init__(self, **kwargs: Any) -> None:
-        super().__post_init__(**kwargs)
-        self.check_fields()
-
     @classmethod
     def from_vocoder_config(cls, vocoder_config: MelGANConfig, **overrides: Any) -> MelGANVCConfig:
         """A style config on exactly the mel front end of a vocoder, so its outputs can be vocoded."""
         return cls(**{**vocoder_config.audio_kwargs, **overrides})
 
-    @property
-    def audio_kwargs(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in (*MEL_PRESETS["melgan"], "mel_preset")}
-
     def check_fields(self) -> None:
         """Raise `ValueError` naming the bad field."""
-        MelGANConfig(**{**self.audio_kwargs, "upsample_ratios": [self.hop_length]})  # the same front-end checks
+        super().check_fields()
         for name in (
             "hidden_channels",
             "num_levels",

@@ -1,4 +1,4 @@
-"""User-facing vocoders: mel → audio (`decode`) and audio → mel → audio (copy-synthesis, `__call__`)."""
+"""User-facing inference: vocoders (mel → audio, copy-synthesis) and the style-transfer pipeline (audio → audio)."""
 
 from __future__ import annotations
 
