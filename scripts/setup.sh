@@ -22,5 +22,17 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing $torch_requirement"
   "${pip[@]}" install --quiet "$torch_requirement"
 fi
+# The corpus tools the data scripts (and their tests) drive; installed where this runs as root with apt.
+if [[ "$extras" == *dev* || "$extras" == *data* ]] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  for package in flite espeak-ng fluidsynth fluid-soundfont-gm; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: apt-get install ${missing[*]}"
+    { apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+      echo "setup: could not install ${missing[*]}; the tests that need them will be skipped" >&2
+  fi
+fi
 echo "setup: installing melgan-hf[$extras]"
 "${pip[@]}" install --quiet -e ".[$extras]"

@@ -1,6 +1,8 @@
 """Corpus scripts: decoding, transcripts, manifests and idempotence, on generated G.722 files."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,3 +54,45 @@ def test_build_speaker_is_idempotent_and_writes_a_manifest(tmp_path) -> None:
     again = build_speaker(files, root, {}, out, manifest)
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.flac")} == before
     assert again["minutes"] == summary["minutes"]
+
+
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="Debian's flite is not installed")
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").is_file(),
+    reason="Debian's fluidsynth and fluid-soundfont-gm are not installed",
+)
+
+
+@needs_flite
+def test_synthetic_voices_are_parallel_and_idempotent(tmp_path) -> None:
+    from training.data.build_synthetic_voices import VOICES, build_voice
+
+    sentences = ["Hello there.", "The train leaves at nine."]
+    manifest = build_voice("flite-slt", VOICES["flite-slt"], sentences, tmp_path / "flite-slt")
+    assert manifest["files"] == 2 and manifest["sampling_rate"] == 16000 and "BSD" in manifest["license"]
+    rows = (tmp_path / "flite-slt" / "transcripts.tsv").read_text().splitlines()
+    assert rows[1:] == ["0000.wav\tHello there.", "0001.wav\tThe train leaves at nine."]
+    audio, rate = sf.read(tmp_path / "flite-slt" / "0001.wav")
+    assert rate == 16000 and audio.size > 0.5 * rate and np.abs(audio).max() > 0.05
+    mtime = (tmp_path / "flite-slt" / "0000.wav").stat().st_mtime_ns
+    build_voice("flite-slt", VOICES["flite-slt"], sentences, tmp_path / "flite-slt")
+    assert (tmp_path / "flite-slt" / "0000.wav").stat().st_mtime_ns == mtime
+
+
+@needs_fluidsynth
+def test_instruments_render_the_same_piece_with_different_timbres(tmp_path) -> None:
+    pytest.importorskip("music21")
+    from melgan_hf import MelGANFeatureExtractor
+    from melgan_hf.evaluation import mel_spectral_centroid
+    from training.data.build_instrument_corpus import build_instrument, chorales
+
+    pieces = [(name, score.measures(1, 4)) for name, score in chorales(1)]
+    features = MelGANFeatureExtractor()
+    centroids = {}
+    for instrument in ("piano", "flute"):
+        manifest = build_instrument(instrument, pieces, tmp_path / instrument)
+        assert manifest["files"] == 1 and "MIT" in manifest["license"]
+        audio, rate = sf.read(tmp_path / instrument / f"{pieces[0][0]}.wav", dtype="float32")
+        assert rate == 22050 and np.abs(audio).max() > 0.01
+        centroids[instrument] = mel_spectral_centroid(features(audio, sampling_rate=rate)["input_features"][0])
+    assert abs(centroids["piano"] - centroids["flute"]) > 1.0, centroids
