@@ -1,6 +1,10 @@
 """Shared fixtures. Tests run offline: the Hub is either a pre-filled cache or a local test server."""
 
+import json
 import os
+import signal
+import subprocess
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -13,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from huggingface_hub import constants
+from safetensors.torch import load_file
 
 from melgan_hf import MelGANConfig, MelGANDiscriminator, MelGANGenerator, MelGANVocoder
 from tests.hub_server import FakeHub
@@ -72,3 +77,30 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
         yield hub
+
+
+def kill_after_first_checkpoint(command: list[str], output_dir: Path, cwd: Path) -> None:
+    """Start a training run and SIGKILL it as soon as its first complete checkpoint appears."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+    deadline = time.monotonic() + 300
+    while not list((output_dir / "checkpoints").glob("step_*")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before writing a checkpoint"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (output_dir / "model.safetensors").exists(), "killed too late: the run had finished"
+
+
+def steps_after_resume(log_file: Path, resumed_from: int) -> list[int]:
+    """The steps the resumed run logged: from the last time step `resumed_from + 1` was logged."""
+    logged = [json.loads(line)["step"] for line in log_file.read_text().splitlines()]
+    start = len(logged) - 1 - logged[::-1].index(resumed_from + 1)
+    assert logged[:start] == list(range(1, len(logged[:start]) + 1)), logged  # the killed run, from step 1
+    return logged[start:]
+
+
+def assert_same_weights(expected_file: Path, actual_file: Path, atol: float = 1e-6) -> None:
+    expected, actual = load_file(expected_file), load_file(actual_file)
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(actual[name], tensor, atol=atol, rtol=0, msg=name)

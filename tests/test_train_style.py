@@ -2,10 +2,7 @@
 self-contained converter."""
 
 import json
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import librosa
@@ -18,6 +15,7 @@ from safetensors.torch import load_file
 from melgan_hf import MelGANGenerator, MelGANVCModel, MelGANVocoder, StyleTransferPipeline
 from melgan_hf.audio import synthetic_melody
 from melgan_hf.evaluation import mel_spectral_centroid
+from tests.conftest import assert_same_weights, kill_after_first_checkpoint, steps_after_resume
 from training.make_synthetic_corpus import write_corpus
 from training.train_style import main as train_style
 
@@ -177,30 +175,14 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, domains, vocoder_dir) 
     train_style([*common, "--output_dir", str(tmp_path / "straight")])
 
     interrupted = tmp_path / "interrupted"
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *common, "--output_dir", str(interrupted)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=REPO,
+    kill_after_first_checkpoint(
+        [sys.executable, str(SCRIPT), *common, "--output_dir", str(interrupted)], interrupted, REPO
     )
-    deadline = time.monotonic() + 300
-    while not list((interrupted / "checkpoints").glob("step_*")) and time.monotonic() < deadline:
-        assert process.poll() is None, "the run ended before writing a checkpoint"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (interrupted / "model.safetensors").exists(), "killed too late: the run had finished"
-
     train_style([*common, "--output_dir", str(interrupted), "--resume"])
-    state = json.loads((interrupted / "trainer_state.json").read_text())
-    assert state["resumed_from_step"] in (4, 8)
-    logged = [json.loads(line)["step"] for line in (interrupted / "train_log.jsonl").read_text().splitlines()]
-    resumed_from = state["resumed_from_step"]
-    assert logged[logged.index(resumed_from + 1, resumed_from) :] == list(range(resumed_from + 1, 13))
-    straight = load_file(tmp_path / "straight" / "model.safetensors")
-    resumed = load_file(interrupted / "model.safetensors")
-    for name, tensor in straight.items():
-        torch.testing.assert_close(resumed[name], tensor, atol=1e-6, rtol=0, msg=name)
+    resumed_from = json.loads((interrupted / "trainer_state.json").read_text())["resumed_from_step"]
+    assert resumed_from in (4, 8)
+    assert steps_after_resume(interrupted / "train_log.jsonl", resumed_from) == list(range(resumed_from + 1, 13))
+    assert_same_weights(tmp_path / "straight" / "model.safetensors", interrupted / "model.safetensors")
 
 
 def test_bad_inputs_are_named(tmp_path, domains, vocoder_dir) -> None:
