@@ -36,3 +36,8 @@ if [[ "$extras" == *dev* || "$extras" == *data* ]] && [ "$(id -u)" = 0 ] && comm
 fi
 echo "setup: installing melgan-hf[$extras]"
 "${pip[@]}" install --quiet -e ".[$extras]"
+if [[ "$extras" == *dev* || "$extras" == *eval* ]]; then
+  # resemblyzer (speaker similarity) without its dependencies: its webrtcvad needs pkg_resources, and the [eval]
+  # extra brings webrtcvad-wheels, which provides the same module.
+  "${pip[@]}" install --quiet --no-deps "resemblyzer>=0.1.4"
+fi

@@ -1,20 +1,25 @@
 """Objective measures on known cases: identical audio scores perfectly, degraded audio scores worse."""
 
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from melgan_hf import GriffinLimVocoder, MelGANFeatureExtractor
+from melgan_hf import GriffinLimVocoder, MelGANFeatureExtractor, load_audio
 from melgan_hf.audio import synthetic_melody
 from melgan_hf.cli import main
 from melgan_hf.evaluation import (
     VOCODER_MEASURES,
     EvaluationTable,
+    SpeechJudges,
     copy_synthesis_scores,
+    evaluate_conversion,
     mel_spectral_centroid,
     timbre_shift,
+    word_error_rate,
 )
 
 RATE = 22050
@@ -100,3 +105,83 @@ def test_evaluate_vocoder_command(tmp_path, saved_vocoder, capsys) -> None:
     # An untrained vocoder is far worse than Griffin-Lim on the model's own mel: the table must say so.
     assert scores["mean"][systems[0]]["log_mel_l1"] > scores["mean"][systems[1]]["log_mel_l1"]
     assert "griffin-lim (32 it.)" in captured.out and "pesq_wb" in captured.out
+
+
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="Debian's flite is not installed")
+SENTENCES = ("Please leave a message after the tone.", "The meeting has been moved to Thursday afternoon.")
+
+
+def flite(voice: str, text: str, path) -> tuple[np.ndarray, int]:
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True, timeout=60)
+    return load_audio(path)
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory) -> dict[str, dict[str, tuple[np.ndarray, int]]]:
+    folder = tmp_path_factory.mktemp("voices")
+    return {
+        voice: {f"{voice}{i}.wav": flite(voice, text, folder / f"{voice}{i}.wav") for i, text in enumerate(SENTENCES)}
+        for voice in ("slt", "rms")
+    }
+
+
+@pytest.fixture(scope="module")
+def judges() -> SpeechJudges:
+    return SpeechJudges()
+
+
+@needs_flite
+def test_conversion_scores_know_speakers_words_and_noise(voices, judges) -> None:
+    identity = {"identity": lambda audio, rate: (audio, rate)}
+    same = evaluate_conversion(identity, voices["slt"], list(voices["slt"].values()), judges).means()["identity"]
+    other = evaluate_conversion(identity, voices["slt"], list(voices["rms"].values()), judges).means()["identity"]
+    assert same["similarity_to_source"] == pytest.approx(1.0, abs=1e-5) and same["wer_change"] == 0.0
+    assert same["f0_correlation"] == pytest.approx(1.0, abs=1e-6)
+    # Same speaker ≈ 0.96, another speaker well below.
+    assert same["similarity_to_target"] > 0.85 > other["similarity_to_target"] + 0.15
+
+    rng = np.random.default_rng(0)
+    noisy = {"noisy": lambda audio, rate: (audio + rng.normal(0, 0.1, audio.size).astype(np.float32), rate)}
+    degraded = evaluate_conversion(noisy, voices["slt"], list(voices["slt"].values()), judges).means()["noisy"]
+    assert degraded["dnsmos_bak"] < same["dnsmos_bak"] and degraded["dnsmos_ovrl"] < same["dnsmos_ovrl"]
+    assert degraded["wer_change"] > 0.0
+
+
+def test_word_error_rate_edge_cases() -> None:
+    assert word_error_rate("leave a message", "leave a message") == 0.0
+    assert word_error_rate("leave a message", "leave the message") == pytest.approx(1 / 3)
+    assert word_error_rate("", "") == 0.0 and word_error_rate("", "noise") == 1.0
+
+
+@needs_flite
+def test_evaluate_convert_command(tmp_path, tiny_vocoder, voices, capsys) -> None:
+    from tests.test_style_pipeline import make_style_pipeline
+
+    converter = tmp_path / "converter"
+    make_style_pipeline(tiny_vocoder).save_pretrained(converter)
+    for voice, folder in (("slt", "source"), ("rms", "target")):
+        (tmp_path / folder).mkdir()
+        for name, (audio, rate) in voices[voice].items():
+            sf.write(tmp_path / folder / name, audio, rate)
+    report = tmp_path / "scores.json"
+    status = main(
+        [
+            "evaluate",
+            "convert",
+            "--model",
+            str(converter),
+            "--source",
+            str(tmp_path / "source"),
+            "--target-reference",
+            str(tmp_path / "target"),
+            "--json",
+            str(report),
+            "--quiet",
+        ]
+    )
+    assert status == 0 and "similarity_to_target" in capsys.readouterr().out
+    means = json.loads(report.read_text())["mean"]
+    assert list(means) == [str(converter), "source (not converted)"]
+    assert means["source (not converted)"]["wer_change"] == 0.0
+    # An untrained converter garbles the words; the table must show it.
+    assert means[str(converter)]["wer_change"] > 0.5
