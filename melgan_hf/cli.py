@@ -143,28 +143,33 @@ def cmd_convert(args: argparse.Namespace) -> int:
     )
 
 
+def read_recordings(
+    inputs: list[str], max_files: int | None, max_duration: float | None
+) -> dict[str, tuple[np.ndarray, int]]:
+    """`path → (audio, rate)` for the first `max_files` audio files named or found in folders; unreadable files are
+    reported by name and left out."""
+    recordings = {}
+    for path in find_files([Path(item) for item in inputs], AUDIO_EXTENSIONS)[:max_files]:
+        try:
+            recordings[str(path)] = load_audio(path, max_duration=max_duration)
+        except ValueError as error:
+            print(f"skipped {path}: {error}", file=sys.stderr)
+    return recordings
+
+
 def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
     """Copy-synthesis scores of the model (and the Griffin-Lim baseline) on a folder of recordings."""
     from .evaluation import evaluate_copy_synthesis
     from .pipelines import GriffinLimVocoder
 
-    files = find_files([Path(item) for item in args.data], AUDIO_EXTENSIONS)[: args.max_files]
-    if not files:
-        print(f"error: no audio files found in {', '.join(args.data)}", file=sys.stderr)
+    recordings = read_recordings(args.data, args.max_files, args.max_duration)
+    if not recordings:
+        print(f"error: no readable audio files in {', '.join(args.data)}", file=sys.stderr)
         return 2
     try:
         vocoder = load_vocoder(args.model, args.preset, args.device)
     except (OSError, ValueError) as error:
         print(f"error: cannot load model {args.model!r}: {error}", file=sys.stderr)
-        return 2
-    recordings = {}
-    for path in files:
-        try:
-            recordings[str(path)] = load_audio(path, max_duration=args.max_duration)
-        except ValueError as error:
-            print(f"skipped {path}: {error}", file=sys.stderr)
-    if not recordings:
-        print("error: none of the files could be read", file=sys.stderr)
         return 2
     systems = {args.model: vocoder}
     if not args.no_baseline and args.model != GRIFFIN_LIM:
@@ -184,16 +189,8 @@ def cmd_evaluate_convert(args: argparse.Namespace) -> int:
     """Speaker similarity, WER change, DNSMOS and F0 correlation of a converter on a folder of source recordings."""
     from .evaluation import evaluate_conversion
 
-    def read_folder(folders: list[str]) -> dict[str, tuple[np.ndarray, int]]:
-        recordings = {}
-        for path in find_files([Path(item) for item in folders], AUDIO_EXTENSIONS)[: args.max_files]:
-            try:
-                recordings[str(path)] = load_audio(path, max_duration=args.max_duration)
-            except ValueError as error:
-                print(f"skipped {path}: {error}", file=sys.stderr)
-        return recordings
-
-    sources, references = read_folder(args.source), read_folder(args.target_reference)
+    sources = read_recordings(args.source, args.max_files, args.max_duration)
+    references = read_recordings(args.target_reference, args.max_files, args.max_duration)
     if not sources or not references:
         missing = "--source" if not sources else "--target-reference"
         print(f"error: no readable audio files in {missing}", file=sys.stderr)

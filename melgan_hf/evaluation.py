@@ -107,18 +107,23 @@ def mel_cepstral_distortion(reference: np.ndarray, degraded: np.ndarray, feature
     return float(distance)
 
 
+def _f0_tracks(first: np.ndarray, second: np.ndarray, sampling_rate: int) -> list[np.ndarray]:
+    """WORLD F0 tracks (DIO + StoneMask; 0 = unvoiced) of two signals cut to the same length."""
+    pyworld = _require("pyworld")
+    tracks = []
+    for audio in _same_length(first, second):
+        audio = np.ascontiguousarray(audio)
+        coarse, times = pyworld.dio(audio, sampling_rate)
+        tracks.append(pyworld.stonemask(audio, coarse, times, sampling_rate))
+    return tracks
+
+
 def f0_errors(reference: np.ndarray, degraded: np.ndarray, sampling_rate: int) -> tuple[float, float]:
     """
     (gross pitch error, voicing decision error) from WORLD's DIO + StoneMask F0 tracks: the share of frames voiced in
     both whose F0 is more than 20 % off, and the share of all frames whose voiced/unvoiced decision differs.
     """
-    pyworld = _require("pyworld")
-    tracks = []
-    for audio in _same_length(reference, degraded):
-        audio = np.ascontiguousarray(audio)
-        coarse, times = pyworld.dio(audio, sampling_rate)
-        tracks.append(pyworld.stonemask(audio, coarse, times, sampling_rate))
-    reference_f0, degraded_f0 = tracks
+    reference_f0, degraded_f0 = _f0_tracks(reference, degraded, sampling_rate)
     voiced_reference, voiced_degraded = reference_f0 > 0, degraded_f0 > 0
     both = voiced_reference & voiced_degraded
     gross = np.abs(degraded_f0[both] - reference_f0[both]) > VOICING_TOLERANCE * reference_f0[both]
@@ -178,12 +183,7 @@ class EvaluationTable:
 
 def f0_correlation(source: np.ndarray, converted: np.ndarray, sampling_rate: int) -> float:
     """Correlation of log-F0 over the frames voiced in both (WORLD): does the conversion keep the melody?"""
-    pyworld = _require("pyworld")
-    tracks = []
-    for audio in _same_length(source, converted):
-        audio = np.ascontiguousarray(audio)
-        coarse, times = pyworld.dio(audio, sampling_rate)
-        tracks.append(pyworld.stonemask(audio, coarse, times, sampling_rate))
+    tracks = _f0_tracks(source, converted, sampling_rate)
     both = (tracks[0] > 0) & (tracks[1] > 0)
     if both.sum() < 3:
         return math.nan
