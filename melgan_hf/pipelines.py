@@ -44,6 +44,19 @@ def _as_mel_batch(mel: np.ndarray | torch.Tensor, num_mel_bins: int) -> tuple[to
     return (tensor if batched else tensor.unsqueeze(0)), batched
 
 
+def require_same_front_end(first: tuple[str, dict[str, Any]], second: tuple[str, dict[str, Any]]) -> None:
+    """Raise naming every mel front-end field (preset name aside) on which two parts of a pipeline disagree."""
+    (first_name, first_fields), (second_name, second_fields) = first, second
+    mismatched = {
+        key: (value, second_fields[key])
+        for key, value in first_fields.items()
+        if key != "mel_preset" and value != second_fields[key]
+    }
+    if mismatched:
+        details = ", ".join(f"{key}: {first_name} {a!r} vs {second_name} {b!r}" for key, (a, b) in mismatched.items())
+        raise ValueError(f"The mel front end of the {first_name} differs from the {second_name}'s ({details}).")
+
+
 def audio_to_mel(
     audio: np.ndarray, sampling_rate: int, feature_extractor: MelGANFeatureExtractor
 ) -> tuple[torch.Tensor, int]:
@@ -97,14 +110,9 @@ class MelGANVocoder(_Vocoder):
         self.generator = generator
         self.feature_extractor = feature_extractor or MelGANFeatureExtractor.from_config(generator.config)
         self.discriminator = discriminator
-        mismatched = {
-            key: (value, getattr(generator.config, key))
-            for key, value in self.feature_extractor.audio_fields.items()
-            if key != "mel_preset" and value != getattr(generator.config, key)
-        }
-        if mismatched:
-            details = ", ".join(f"{key}: features {a!r} vs model {b!r}" for key, (a, b) in mismatched.items())
-            raise ValueError(f"The feature extractor does not match the generator's mel front end ({details}).")
+        require_same_front_end(
+            ("features", self.feature_extractor.audio_fields), ("model", generator.config.audio_kwargs)
+        )
         self._inference_generator: MelGANGenerator | None = None
         self.chunk_frames = 1024  # mel frames decoded at once (~12 s at 22 kHz): bounds memory on long inputs
         self.context_frames = 16  # covers the generator's receptive field (about ±8 frames)
@@ -284,13 +292,9 @@ class StyleTransferPipeline:
         self.vocoder = vocoder
         self.feature_extractor = feature_extractor or vocoder.feature_extractor
         self.batch_size = batch_size
-        expected = {key: value for key, value in self.feature_extractor.audio_fields.items() if key != "mel_preset"}
         reference = "feature extractor" if feature_extractor is not None else "vocoder"  # whose features are used
-        for name, fields in (("style model", model.config.audio_kwargs), ("vocoder", vocoder.config.audio_kwargs)):
-            mismatched = {key: (fields[key], value) for key, value in expected.items() if fields[key] != value}
-            if mismatched:
-                details = ", ".join(f"{key}: {name} {a!r} vs {reference} {b!r}" for key, (a, b) in mismatched.items())
-                raise ValueError(f"The {name}'s mel front end differs from the {reference}'s ({details}).")
+        for name, config in (("style model", model.config), ("vocoder", vocoder.config)):
+            require_same_front_end((name, config.audio_kwargs), (reference, self.feature_extractor.audio_fields))
 
     @property
     def sampling_rate(self) -> int:
