@@ -11,6 +11,7 @@ import numpy as np
 import soundfile as sf
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+SILENCE_PEAK = 1e-3  # peak amplitude below which audio is treated as silent (-60 dBFS)
 
 
 class AudioError(ValueError):
@@ -38,6 +39,14 @@ def to_mono_float32(audio: np.ndarray, source: str = "audio") -> np.ndarray:
     audio = audio.astype(np.float32, copy=False)
     if not np.all(np.isfinite(audio)):
         raise AudioError(f"{source}: contains NaN or infinite samples.")
+    return audio
+
+
+def require_audible(audio: np.ndarray, source: str = "audio") -> np.ndarray:
+    """`audio` unchanged, or `AudioError` if its peak is below -60 dBFS: silence converts to nothing useful."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{source}: silent (peak {peak:.1e}, below {SILENCE_PEAK:.0e}).")
     return audio
 
 
@@ -144,9 +153,11 @@ def find_files(inputs: list[str | os.PathLike], extensions: tuple[str, ...]) -> 
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "SILENCE_PEAK",
     "AudioError",
     "find_files",
     "load_audio",
+    "require_audible",
     "resample",
     "save_audio",
     "synthetic_melody",

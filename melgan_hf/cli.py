@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .audio import AUDIO_EXTENSIONS, find_files, load_audio, save_audio, synthetic_melody
 from .configuration_melgan import MEL_PRESETS
+from .shipped import DEFAULT_CONVERTER, DEFAULT_VOCODER, SHIPPED_CONVERTERS, SHIPPED_VOCODERS
 
 GRIFFIN_LIM = "griffin-lim"
 DEMO_SECONDS = 3.0
@@ -258,8 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--model",
             required=model_required,
-            default=None if model_required else GRIFFIN_LIM,
-            help=f"local folder or Hub id of a MelGAN vocoder, or '{GRIFFIN_LIM}' for the baseline",
+            default=None if model_required else DEFAULT_VOCODER,
+            help="local folder or Hub id of a MelGAN vocoder, a shipped one"
+            f" ({', '.join(SHIPPED_VOCODERS)}), or '{GRIFFIN_LIM}' for the baseline"
+            + ("" if model_required else " (default: %(default)s)"),
         )
         command.add_argument(
             "--preset",
@@ -284,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         " fails is reported by name and skipped.",
     )
     invert.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, .npy mel files, or folders of them")
-    add_model_options(invert, model_required=True)
+    add_model_options(invert, model_required=False)
     add_batch_options(invert)
     invert.set_defaults(handler=cmd_invert)
 
@@ -301,9 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders of them")
     convert.add_argument(
         "--model",
-        required=True,
+        default=DEFAULT_CONVERTER,
         help="local folder or Hub id of a style-transfer model saved with StyleTransferPipeline.save_pretrained"
-        " (style model and preprocessor at the top, its vocoder in vocoder/)",
+        f" (style model and preprocessor at the top, its vocoder in vocoder/), or a shipped one:"
+        f" {', '.join(SHIPPED_CONVERTERS)} (default: %(default)s)",
     )
     add_device_option(convert)
     add_batch_options(convert)
@@ -345,7 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_convert.add_argument(
         "--target-reference", nargs="+", required=True, help="recordings of the target voice or style (files/folders)"
     )
-    evaluate_convert.add_argument("--model", required=True, help="style-transfer model folder or Hub id")
+    evaluate_convert.add_argument(
+        "--model",
+        required=True,
+        help=f"style-transfer model folder, Hub id or shipped name ({', '.join(SHIPPED_CONVERTERS)})",
+    )
     add_device_option(evaluate_convert)
     evaluate_convert.add_argument("--json", default=None, help="also write per-file and mean scores to this file")
     evaluate_convert.add_argument("--no-baseline", action="store_true", help="skip the unconverted-source row")

@@ -17,6 +17,7 @@ from .configuration_melgan import MelGANConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor, samples_to_cover
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
+from .shipped import resolve_model
 
 DISCRIMINATOR_SUBFOLDER = "discriminator"
 VOCODER_SUBFOLDER = "vocoder"  # a style model's vocoder, inside its folder
@@ -136,9 +137,10 @@ class MelGANVocoder(_Vocoder):
     ) -> MelGANVocoder:
         """
         Load generator and feature extractor (and the discriminator saved beside them, for fine-tuning) from a local
-        folder or a Hub repo id. Only safetensors weights are read. `hub_kwargs` go to transformers
-        (`revision`, `token`, `cache_dir`, `local_files_only`, …).
+        folder, a Hub repo id or a shipped model's name (`melgan_hf.shipped`). Only safetensors weights are read.
+        `hub_kwargs` go to transformers (`revision`, `token`, `cache_dir`, `local_files_only`, …).
         """
+        path_or_repo_id = resolve_model(path_or_repo_id)
         try:
             generator = load_model(MelGANGenerator, path_or_repo_id, **hub_kwargs)
             feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, **hub_kwargs)
@@ -264,6 +266,8 @@ def _push_folder(save: Any, repo_id: str, default_message: str, model_card: str 
 def load_model(model_class: type, path_or_repo_id: str | os.PathLike, **kwargs: Any) -> Any:
     """`from_pretrained` that reads safetensors only and refuses a checkpoint missing weights instead of
     silently initialising them at random."""
+    # fp32 whatever the stored dtype: weights may ship in fp16 to halve their size, but the CPU computes in fp32.
+    kwargs.setdefault("dtype", torch.float32)
     model, info = model_class.from_pretrained(path_or_repo_id, use_safetensors=True, output_loading_info=True, **kwargs)
     problems = {name: sorted(keys) for name, keys in info.items() if name != "error_msgs" and keys}
     if problems or info.get("error_msgs"):
@@ -304,7 +308,9 @@ class StyleTransferPipeline:
     def from_pretrained(
         cls, path_or_repo_id: str | os.PathLike, *, device: str | torch.device | None = None, **hub_kwargs: Any
     ) -> StyleTransferPipeline:
-        """The style model, its feature extractor and the vocoder in `vocoder/`, from a folder or Hub repo."""
+        """The style model, its feature extractor and the vocoder in `vocoder/`, from a folder, a Hub repo or a
+        shipped model's name (`melgan_hf.shipped`)."""
+        path_or_repo_id = resolve_model(path_or_repo_id)
         base = hub_kwargs.pop("subfolder", None) or ""
         try:
             model = load_model(MelGANVCModel, path_or_repo_id, subfolder=base, **hub_kwargs)

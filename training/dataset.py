@@ -11,9 +11,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from melgan_hf.audio import AUDIO_EXTENSIONS, AudioError, find_files, load_audio
+from melgan_hf.audio import AUDIO_EXTENSIONS, SILENCE_PEAK, AudioError, find_files, load_audio
 
-SILENCE_PEAK = 1e-3  # peak amplitude below which a file is treated as silent (-60 dBFS)
 CLIPPED_LEVEL = 0.999  # |sample| at or above this counts as clipped
 TARGET_PEAK = 0.95  # every file is peak-normalised to this level, as in the original MelGAN recipe
 

@@ -1,0 +1,37 @@
+"""
+The models that ship inside the package, by short name, so the CLI and the app work offline on the first run.
+
+`MelGANVocoder.from_pretrained("vocoder-16k")` and `StyleTransferPipeline.from_pretrained("voice-to-english")` load
+them like any folder or Hub id; a local folder of the same name takes precedence. Each one is a complete
+`save_pretrained` folder with its model card (README.md), trained by the scripts in `training/`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SHIPPED_DIR = Path(__file__).parent / "models"
+
+# name → what it is, for help texts and the app's model chooser
+SHIPPED_VOCODERS = {"vocoder-16k": "MelGAN vocoder, 16 kHz: speech in four languages, piano and strings"}
+SHIPPED_CONVERTERS = {
+    "voice-to-english": "any voice → the English Asterisk speaker (Allison), 16 kHz",
+    "piano-to-strings": "piano → string ensemble (General MIDI timbres), 16 kHz",
+}
+DEFAULT_VOCODER = "vocoder-16k"
+DEFAULT_CONVERTER = "voice-to-english"
+
+
+def resolve_model(path_or_repo_id: str | os.PathLike) -> str | os.PathLike:
+    """The folder of a shipped model for its short name; anything else (folder, Hub id) unchanged."""
+    name = str(path_or_repo_id)
+    if (name in SHIPPED_VOCODERS or name in SHIPPED_CONVERTERS) and not Path(name).exists():
+        folder = SHIPPED_DIR / name
+        if not (folder / "config.json").is_file():
+            raise OSError(f"The shipped model {name!r} is missing from {folder}: reinstall melgan-hf.")
+        return folder
+    return path_or_repo_id
+
+
+__all__ = ["DEFAULT_CONVERTER", "DEFAULT_VOCODER", "SHIPPED_CONVERTERS", "SHIPPED_VOCODERS", "resolve_model"]

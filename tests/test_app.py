@@ -1,0 +1,130 @@
+"""The Gradio app through `gradio_client`, as API users call it: outputs, and a clear error for each bad input."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from app import LIMITS
+from melgan_hf import MelGANVocoder
+from melgan_hf.audio import synthetic_melody
+
+RATE = 16000  # the shipped models' rate
+
+
+@pytest.fixture(scope="module")
+def client(app_url: str) -> Client:
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def microphone_clip(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """What a browser microphone delivers: int16 stereo at 48 kHz, 5 s."""
+    melody = synthetic_melody(48000, 5.0)
+    path = tmp_path_factory.mktemp("clips") / "mic.wav"
+    sf.write(path, (np.stack([melody, 0.5 * melody], axis=1) * 32767).astype(np.int16), 48000, subtype="PCM_16")
+    return str(path)
+
+
+def read_output(path: str) -> tuple[np.ndarray, int, str]:
+    info = sf.info(path)
+    audio, rate = sf.read(path, dtype="int16")
+    return audio, rate, info.subtype
+
+
+def test_convert_returns_int16_audio_as_long_as_the_input(client: Client, microphone_clip: str) -> None:
+    converted, input_plot, output_plot, details = client.predict(
+        handle_file(microphone_clip), "voice-to-english", api_name="/convert"
+    )
+    audio, rate, subtype = read_output(converted)
+    assert rate == RATE and subtype == "PCM_16" and audio.ndim == 1
+    assert len(audio) == 5 * RATE
+    assert np.abs(audio).max() > 100, "the converted clip is silent"
+    assert input_plot.endswith((".webp", ".png")) and output_plot.endswith((".webp", ".png"))
+    assert "5.00 s in at 48000 Hz" in details
+
+
+def test_piano_to_strings_converter_is_offered(client: Client, microphone_clip: str) -> None:
+    converted, *_ = client.predict(handle_file(microphone_clip), "piano-to-strings", api_name="/convert")
+    assert len(read_output(converted)[0]) == 5 * RATE
+
+
+def test_invert_audio_gives_melgan_and_griffin_lim(client: Client, microphone_clip: str) -> None:
+    melgan, griffin_lim, *plots, details = client.predict(
+        handle_file(microphone_clip), None, "vocoder-16k", api_name="/invert"
+    )
+    for path in (melgan, griffin_lim):
+        audio, rate, subtype = read_output(path)
+        assert (rate, subtype) == (RATE, "PCM_16")
+        assert abs(len(audio) - 5 * RATE) < 256  # whole frames of the 5 s clip
+    assert len(plots) == 3
+    assert "MelGAN" in details and "Griffin-Lim" in details
+
+
+def test_invert_npy_mel_decodes_every_frame(client: Client, tmp_path) -> None:
+    vocoder = MelGANVocoder.from_pretrained("vocoder-16k")
+    melody = synthetic_melody(RATE, 2.0)
+    mel = vocoder.feature_extractor(melody, sampling_rate=RATE)["input_features"][0]
+    np.save(tmp_path / "mel.npy", mel.astype(np.float32))
+    melgan, griffin_lim, *_ = client.predict(
+        None, handle_file(str(tmp_path / "mel.npy")), "vocoder-16k", api_name="/invert"
+    )
+    assert len(read_output(melgan)[0]) == len(mel) * vocoder.config.hop_length
+    assert len(read_output(griffin_lim)[0]) == len(mel) * vocoder.config.hop_length
+
+
+def write_bad_inputs(folder) -> dict[str, tuple[tuple, str, str]]:
+    """name → (inputs, api, words the error must contain)."""
+    sf.write(folder / "melody.wav", synthetic_melody(RATE, 1.0), RATE)
+    sf.write(folder / "silence.wav", np.zeros(RATE, np.float32), RATE)
+    sf.write(folder / "long.wav", synthetic_melody(8000, LIMITS.max_seconds + 1), 8000)
+    (folder / "text.wav").write_text("not audio at all")
+    sf.write(folder / "empty.wav", np.zeros(0, np.float32), RATE)
+    np.save(folder / "nan.npy", np.full((20, 80), np.nan, np.float32))
+    np.save(folder / "transposed.npy", np.zeros((80, 20), np.float32))
+    np.save(folder / "integers.npy", np.zeros((20, 80), np.int32))
+    np.save(folder / "strings.npy", np.array(["a", "b"]))
+    (folder / "pickle.npy").write_bytes(b"\x80\x04K\x01.")  # a pickle, not an array
+    file = lambda name: handle_file(str(folder / name))  # noqa: E731
+    return {
+        "no recording": ((None, "voice-to-english"), "/convert", "No recording"),
+        "silence": ((file("silence.wav"), "voice-to-english"), "/convert", "silent"),
+        "over-long": ((file("long.wav"), "voice-to-english"), "/convert", "over the limit"),
+        "not audio": ((file("text.wav"), "voice-to-english"), "/convert", "not a readable audio file"),
+        "empty": ((file("empty.wav"), "voice-to-english"), "/convert", "no samples"),
+        "unknown Hub repo, offline": ((file("melody.wav"), "nobody/no-such-model"), "/convert", "offline"),
+        "nothing to invert": ((None, None, "vocoder-16k"), "/invert", "Upload an audio file"),
+        "NaN mel": ((None, file("nan.npy"), "vocoder-16k"), "/invert", "NaN"),
+        "transposed mel": ((None, file("transposed.npy"), "vocoder-16k"), "/invert", "transpose it"),
+        "integer mel": ((None, file("integers.npy"), "vocoder-16k"), "/invert", "float array"),
+        "string mel": ((None, file("strings.npy"), "vocoder-16k"), "/invert", "float array"),
+        "pickle": ((None, file("pickle.npy"), "vocoder-16k"), "/invert", "pickled objects are refused"),
+        "typed path as vocoder": ((None, file("nan.npy"), "/etc/passwd"), "/invert", "neither one of the listed"),
+    }
+
+
+def test_each_bad_input_gets_a_clear_error_and_the_app_keeps_serving(
+    client: Client, microphone_clip: str, tmp_path
+) -> None:
+    for name, (inputs, api, words) in write_bad_inputs(tmp_path).items():
+        with pytest.raises(AppError) as raised:
+            client.predict(*inputs, api_name=api)
+        assert words.lower() in str(raised.value).lower(), f"{name}: {raised.value}"
+    converted, *_ = client.predict(handle_file(microphone_clip), "voice-to-english", api_name="/convert")
+    assert len(read_output(converted)[0]) == 5 * RATE
+
+
+def test_a_typed_local_path_is_never_loaded(client: Client, microphone_clip: str) -> None:
+    with pytest.raises(AppError, match="neither one of the listed models"):
+        client.predict(handle_file(microphone_clip), "/etc", api_name="/convert")
+    with pytest.raises(AppError, match="local path"):
+        client.predict(handle_file(microphone_clip), "melgan_hf/models", api_name="/convert")
+
+
+def test_uploads_over_the_size_limit_are_refused(client: Client, tmp_path) -> None:
+    big = tmp_path / "big.wav"
+    seconds = LIMITS.max_upload_mb * 1024 * 1024 / (48000 * 2 * 2) + 1
+    sf.write(big, np.zeros((int(seconds * 48000), 2), np.int16), 48000, subtype="PCM_16")
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        client.predict(handle_file(str(big)), "voice-to-english", api_name="/convert")

@@ -1,0 +1,75 @@
+"""The models shipped in the package: they load by name offline, convert, and the CLI uses them by default."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from safetensors import safe_open
+
+from melgan_hf import MelGANGenerator, MelGANVocoder, StyleTransferPipeline, shipped
+from melgan_hf.audio import synthetic_melody
+from melgan_hf.cli import main as cli
+
+RATE = 16000
+
+
+def test_every_shipped_model_is_a_complete_safetensors_folder_with_a_card() -> None:
+    for name in [*shipped.SHIPPED_VOCODERS, *shipped.SHIPPED_CONVERTERS]:
+        folder = shipped.SHIPPED_DIR / name
+        weights = sorted(folder.rglob("*.safetensors"))
+        assert weights, name
+        assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt")), f"{name}: pickled weights"
+        for file in weights:
+            with safe_open(file, "pt") as tensors:
+                assert {tensors.get_tensor(key).dtype.is_floating_point for key in tensors.keys()} == {True}
+        card = (folder / "README.md").read_text()
+        assert "PESQ" in card or "similarity" in card or "centroid" in card, f"{name}: card without measurements"
+        assert json.loads((folder / "config.json").read_text())["sampling_rate"] == RATE
+
+
+def test_shipped_vocoder_loads_by_name_in_fp32_and_copies_audio_better_than_untrained() -> None:
+    vocoder = MelGANVocoder.from_pretrained("vocoder-16k")
+    assert {parameter.dtype for parameter in vocoder.generator.parameters()} == {torch.float32}
+    torch.manual_seed(0)
+    untrained = MelGANVocoder(MelGANGenerator(vocoder.config), vocoder.feature_extractor)
+    melody = synthetic_melody(RATE, 1.5)
+    features = vocoder.feature_extractor
+    mel = features(melody, sampling_rate=RATE)["input_features"][0]
+    distances = {}
+    for name, model in (("shipped", vocoder), ("untrained", untrained)):
+        copy, rate = model(melody, RATE)
+        assert rate == RATE and len(copy) == len(melody) and np.isfinite(copy).all()
+        distances[name] = np.abs(mel - features(copy, sampling_rate=RATE)["input_features"][0]).mean()
+    assert distances["shipped"] < 0.5 * distances["untrained"], distances
+
+
+@pytest.mark.parametrize("name", sorted(shipped.SHIPPED_CONVERTERS))
+def test_shipped_converters_convert_any_rate_to_the_same_duration(name: str) -> None:
+    pipeline = StyleTransferPipeline.from_pretrained(name)
+    melody = synthetic_melody(44100, 2.0)
+    converted, rate = pipeline(melody, 44100)
+    assert rate == RATE and len(converted) == 2 * RATE
+    assert np.isfinite(converted).all() and np.abs(converted).max() > 1e-3
+
+
+def test_cli_uses_the_shipped_models_when_no_model_is_named(tmp_path) -> None:
+    sf.write(tmp_path / "clip.wav", synthetic_melody(22050, 1.0), 22050)
+    assert cli(["convert", str(tmp_path / "clip.wav"), "--out", str(tmp_path / "converted"), "--quiet"]) == 0
+    assert cli(["invert", str(tmp_path / "clip.wav"), "--out", str(tmp_path / "inverted"), "--quiet"]) == 0
+    for folder in ("converted", "inverted"):
+        audio, rate = sf.read(tmp_path / folder / "clip.wav")
+        assert rate == RATE and len(audio) == RATE
+
+
+def test_a_missing_shipped_model_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
+    with pytest.raises(OSError, match="shipped model 'vocoder-16k' is missing"):
+        MelGANVocoder.from_pretrained("vocoder-16k")
+
+
+def test_a_local_folder_with_a_shipped_name_wins(monkeypatch: pytest.MonkeyPatch, tmp_path, saved_vocoder) -> None:
+    monkeypatch.chdir(saved_vocoder.parent)
+    saved_vocoder.rename("vocoder-16k")
+    assert MelGANVocoder.from_pretrained("vocoder-16k").sampling_rate == 22050
