@@ -12,7 +12,6 @@ from .configuration_melgan_vc import MelGANVCConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
-from . import shipped
 from .pipelines import GriffinLimVocoder, MelGANVocoder, StyleTransferPipeline
 
 __version__ = "0.1.0"
