@@ -182,8 +182,11 @@ def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
         vocoder.feature_extractor,
         progress=lambda items, **kw: tqdm(items, disable=args.quiet, **kw),
     )
-    print(f"copy-synthesis on {len(recordings)} file(s); PESQ-wb, STOI higher is better, the rest lower")
-    return _report(table, args.json)
+    description = (
+        f"Copy-synthesis of {len(recordings)} held-out file(s) ({', '.join(args.data)}), each scored against the"
+        " original. PESQ-wb and STOI: higher is better; the rest: lower is better."
+    )
+    return _report(table, args, "Objective evaluation: copy-synthesis", description)
 
 
 def cmd_evaluate_convert(args: argparse.Namespace) -> int:
@@ -210,22 +213,48 @@ def cmd_evaluate_convert(args: argparse.Namespace) -> int:
         list(references.values()),
         progress=lambda items, **kw: tqdm(items, disable=args.quiet, **kw),
     )
-    print(
-        f"conversion of {len(sources)} file(s), target from {len(references)} reference(s); similarity (cosine),"
-        " DNSMOS and F0 correlation higher is better, WER change lower"
+    description = (
+        f"Conversion of {len(sources)} held-out source file(s) ({', '.join(args.source)}); the target voice is the"
+        f" mean of {len(references)} reference recording(s) ({', '.join(args.target_reference)}). Similarity"
+        " (resemblyzer cosine), DNSMOS and F0 correlation: higher is better; WER change: lower is better."
     )
-    return _report(table, args.json)
+    return _report(table, args, "Objective evaluation: conversion", description)
 
 
-def _report(table: Any, json_path: str | None) -> int:
+def _report(table: Any, args: argparse.Namespace, heading: str, description: str) -> int:
+    """Print the table; with --json write the scores, with --card put them in the model folder's README.md."""
     import json
 
+    print(description)
     print(table.format())
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(table.to_dict(), indent=2) + "\n")
-        print(f"wrote {json_path}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(table.to_dict(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    if args.card:
+        card = update_model_card(args.model, heading, f"{description}\n\n{table.format()}\n")
+        print(f"wrote the scores into {card}")
     return 0
+
+
+def update_model_card(model: str, heading: str, body: str) -> Path:
+    """Replace (or append) the `## heading` section of a local model folder's README.md with `body`."""
+    from .shipped import resolve_model
+
+    folder = Path(resolve_model(model))
+    if not folder.is_dir():
+        raise SystemExit(f"error: --card needs a local model folder; {model!r} is not one")
+    card = folder / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    section = f"## {heading}\n\n{body}"
+    start = text.find(f"## {heading}\n")
+    if start == -1:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    else:
+        following = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[following + 1 :] if following != -1 else "")
+    card.write_text(text)
+    return card
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -330,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_vocoder.add_argument("--data", nargs="+", required=True, help="audio files or folders (recursive)")
     add_model_options(evaluate_vocoder, model_required=True)
     evaluate_vocoder.add_argument("--json", default=None, help="also write per-file and mean scores to this file")
+    evaluate_vocoder.add_argument(
+        "--card", action="store_true", help="also write the mean scores into the model folder's README.md"
+    )
     evaluate_vocoder.add_argument("--no-baseline", action="store_true", help="skip the Griffin-Lim row")
     evaluate_vocoder.add_argument("--griffin-lim-iterations", type=int, default=32, help="default: %(default)s")
     evaluate_vocoder.add_argument("--max-files", type=int, default=None, help="evaluate only the first N files")
@@ -356,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_device_option(evaluate_convert)
     evaluate_convert.add_argument("--json", default=None, help="also write per-file and mean scores to this file")
+    evaluate_convert.add_argument(
+        "--card", action="store_true", help="also write the mean scores into the model folder's README.md"
+    )
     evaluate_convert.add_argument("--no-baseline", action="store_true", help="skip the unconverted-source row")
     evaluate_convert.add_argument("--max-files", type=int, default=None, help="use only the first N files per folder")
     evaluate_convert.add_argument("--max-duration", type=float, default=None, help="skip files longer than this (s)")

@@ -107,6 +107,20 @@ def test_evaluate_vocoder_command(tmp_path, saved_vocoder, capsys) -> None:
     assert "griffin-lim (32 it.)" in captured.out and "pesq_wb" in captured.out
 
 
+def test_evaluate_card_writes_one_scores_section_into_the_model_card(tmp_path, saved_vocoder) -> None:
+    data = tmp_path / "held_out"
+    data.mkdir()
+    sf.write(data / "melody.wav", synthetic_melody(16000, 1.0), 16000)
+    (saved_vocoder / "README.md").write_text("# My vocoder\n\n## Training\n\nsome steps\n")
+    command = ["evaluate", "vocoder", "--data", str(data), "--model", str(saved_vocoder), "--card", "--quiet"]
+    assert main(command) == 0
+    assert main([*command, "--no-baseline"]) == 0  # a second run replaces the section
+    card = (saved_vocoder / "README.md").read_text()
+    assert card.startswith("# My vocoder\n\n## Training\n\nsome steps\n")
+    assert card.count("## Objective evaluation: copy-synthesis") == 1
+    assert "pesq_wb" in card and "griffin-lim" not in card
+
+
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="Debian's flite is not installed")
 SENTENCES = ("Please leave a message after the tone.", "The meeting has been moved to Thursday afternoon.")
 
