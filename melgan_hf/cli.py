@@ -257,6 +257,28 @@ def update_model_card(model: str, heading: str, body: str) -> Path:
     return card
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The vocoder's generator as an ONNX file with dynamic batch and length."""
+    from .export import export_onnx
+
+    if args.model == GRIFFIN_LIM:
+        print("error: Griffin-Lim has no network to export", file=sys.stderr)
+        return 2
+    try:
+        vocoder = load_vocoder(args.model, "melgan", None)
+    except (OSError, ValueError) as error:
+        print(f"error: cannot load model {args.model!r}: {error}", file=sys.stderr)
+        return 2
+    path = export_onnx(vocoder, args.out, opset_version=args.opset)
+    config = vocoder.config
+    print(
+        f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): input 'mel' float32 (batch, frames,"
+        f" {config.num_mel_bins}) in the {config.mel_preset} preset at {config.sampling_rate} Hz, output 'waveform'"
+        f" (batch, frames * {config.hop_length})"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     vocoder = load_vocoder(args.model, args.preset, args.device)
     source = synthetic_melody(vocoder.sampling_rate, DEMO_SECONDS)
@@ -396,6 +418,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_convert.add_argument("--max-duration", type=float, default=None, help="skip files longer than this (s)")
     evaluate_convert.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate_convert.set_defaults(handler=cmd_evaluate_convert)
+
+    export = commands.add_parser(
+        "export",
+        help="export a vocoder's generator to ONNX",
+        description="Writes the generator (weight norm folded, fp32) as ONNX with dynamic batch and length: input"
+        " 'mel' (batch, frames, num_mel_bins) log-mel in the model's preset, output 'waveform' (batch, frames *"
+        " hop_length). The mel front end is stored in the file's metadata. Needs the [export] extra.",
+    )
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="only onnx for now")
+    export.add_argument(
+        "--model", default=DEFAULT_VOCODER, help="vocoder folder, Hub id or shipped name (default: %(default)s)"
+    )
+    export.add_argument("--out", required=True, help="the .onnx file to write")
+    export.add_argument("--opset", type=int, default=18, help="ONNX opset (default: %(default)s)")
+    export.set_defaults(handler=cmd_export)
 
     demo = commands.add_parser(
         "demo",

@@ -1,7 +1,7 @@
 """
 The app in a real browser (Debian's chromium driven by Playwright, never `playwright install`): upload → convert →
-download, and the microphone through Chromium's fake capture device. Screenshots of both tabs are saved in the
-test's temporary folder (pytest prints where with -v: see `screenshots`).
+download, and the microphone through Chromium's fake capture device. Screenshots of both tabs (and of the
+microphone run) are saved in outputs/screenshots/ for a look at what users see.
 """
 
 import shutil
@@ -37,8 +37,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
+def screenshots() -> Path:
+    folder = Path(__file__).resolve().parents[1] / "outputs" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    return folder
 
 
 def open_app(browser_args: list[str], url: str, permissions: list[str] | None = None):

@@ -1,0 +1,104 @@
+"""
+Copy a trained vocoder or converter into the package as a shipped model (`melgan_hf/models/NAME`), in fp16 when that
+loses nothing measurable, so the repository carries half the bytes.
+
+    python training/ship_model.py TRAINED_FOLDER NAME [--vocoder VOCODER_FOLDER] [--keep-discriminator]
+
+A converter (a `StyleTransferPipeline` folder) may get another vocoder on the same mel front end with --vocoder:
+the style model works on mels only, so a vocoder trained longer can replace the one it was trained beside. The
+fp16 check decodes a held-out-like test signal with the fp32 and the fp16-rounded weights and compares them; the
+weights stay fp32 when the outputs differ by more than `--tolerance` (log-mel L1, natural-log units).
+Then score it with `melgan-hf evaluate … --model NAME --card`, which writes the scores into its model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from melgan_hf import MelGANVocoder, StyleTransferPipeline  # noqa: E402
+from melgan_hf.audio import synthetic_melody  # noqa: E402
+from melgan_hf.cli import update_model_card  # noqa: E402
+from melgan_hf.shipped import SHIPPED_DIR  # noqa: E402
+
+
+def fp16_rounded(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy whose weights went through fp16 and back: what loading the fp16 file gives."""
+    rounded = copy.deepcopy(module)
+    with torch.no_grad():
+        for tensor in [*rounded.parameters(), *rounded.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    return rounded
+
+
+def output_difference(model: MelGANVocoder | StyleTransferPipeline, rounded: MelGANVocoder | StyleTransferPipeline):  # noqa: ANN201
+    """Log-mel L1 between the outputs of the two models on a 4 s test melody, and the largest sample difference."""
+    rate = model.sampling_rate
+    signal = synthetic_melody(rate, 4.0)
+    first, second = model(signal, rate)[0], rounded(signal, rate)[0]
+    features = model.feature_extractor
+    mels = [features(audio, sampling_rate=rate)["input_features"][0] for audio in (first, second)]
+    return float(np.abs(mels[0] - mels[1]).mean()), float(np.abs(first - second).max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("trained", help="a trained vocoder or converter folder")
+    parser.add_argument("name", help="the shipped name (folder under melgan_hf/models)")
+    parser.add_argument("--vocoder", default=None, help="for a converter: the vocoder to ship with it")
+    parser.add_argument("--keep-discriminator", action="store_true", help="ship a vocoder's discriminator too")
+    parser.add_argument("--tolerance", type=float, default=0.01, help="largest log-mel L1 change fp16 may cause")
+    args = parser.parse_args()
+
+    trained = Path(args.trained)
+    is_converter = (trained / "vocoder").is_dir()
+    if is_converter:
+        model = StyleTransferPipeline.from_pretrained(trained)
+        if args.vocoder:
+            model = StyleTransferPipeline(model.model, MelGANVocoder.from_pretrained(args.vocoder))
+        rounded = StyleTransferPipeline(
+            fp16_rounded(model.model),
+            MelGANVocoder(fp16_rounded(model.vocoder.generator), model.vocoder.feature_extractor),
+            model.feature_extractor,
+        )
+    else:
+        model = MelGANVocoder.from_pretrained(trained, load_discriminator=args.keep_discriminator)
+        rounded = MelGANVocoder(fp16_rounded(model.generator), model.feature_extractor)
+    mel_change, sample_change = output_difference(model, rounded)
+    half = mel_change <= args.tolerance
+    print(f"fp16 weights change the output by {mel_change:.5f} log-mel L1 (largest sample change {sample_change:.2e})")
+
+    destination = SHIPPED_DIR / args.name
+    shutil.rmtree(destination, ignore_errors=True)
+    networks = [model.model, model.vocoder.generator] if is_converter else [model.generator]
+    if not is_converter and model.discriminator is not None:
+        networks.append(model.discriminator)
+    if half:
+        for network in networks:
+            network.half()
+    model.save_pretrained(destination)
+    card = trained / "README.md"
+    if card.is_file():
+        shutil.copy(card, destination / "README.md")
+    size = sum(file.stat().st_size for file in destination.rglob("*.safetensors")) / 2**20
+    stored = (
+        f"fp16 (loaded as fp32; rounding the weights to fp16 changes the output by {mel_change:.4f} log-mel L1)"
+        if half
+        else f"fp32 (fp16 would change the output by {mel_change:.4f} log-mel L1, over {args.tolerance})"
+    )
+    update_model_card(str(destination), "Weights", f"{size:.1f} MiB of safetensors, stored in {stored}.\n")
+    print(f"shipped {args.name} in {'fp16' if half else 'fp32'}: {size:.1f} MiB of weights in {destination}")
+
+
+if __name__ == "__main__":
+    main()
