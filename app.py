@@ -29,7 +29,7 @@ from huggingface_hub import constants as hub_constants
 from matplotlib import colormaps
 
 from melgan_hf import GriffinLimVocoder, MelGANVocoder, StyleTransferPipeline, load_audio
-from melgan_hf.audio import AudioError, require_audible
+from melgan_hf.audio import AudioError, require_audible, synthetic_melody
 from melgan_hf.feature_extraction_melgan import MelGANFeatureExtractor
 from melgan_hf.pipelines import audio_to_mel
 from melgan_hf.shipped import (
@@ -299,6 +299,13 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
     return app.queue(default_concurrency_limit=LIMITS.concurrency, max_size=LIMITS.queue_size)
 
 
+def warm_up() -> None:
+    """Load the default models and run each once, so the first user does not wait for loading and lazy setup."""
+    melody = synthetic_melody(22050, 1.0)
+    _load("converter", DEFAULT_CONVERTER)(melody, 22050)
+    _load("vocoder", DEFAULT_VOCODER)(melody, 22050)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[], help="a local model folder to offer (repeatable)")
@@ -307,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     for folder in args.model:
         if not Path(folder).is_dir():
             parser.error(f"--model {folder}: no such folder")
+    warm_up()
     build_app(args.model).launch(server_name=args.host, max_file_size=f"{LIMITS.max_upload_mb}mb")
 
 

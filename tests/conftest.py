@@ -75,6 +75,11 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
         }.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        # Downloads in this process too: the URL template and cache folder were fixed at import.
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+        )
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
         yield hub

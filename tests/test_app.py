@@ -128,3 +128,19 @@ def test_uploads_over_the_size_limit_are_refused(client: Client, tmp_path) -> No
     sf.write(big, np.zeros((int(seconds * 48000), 2), np.int16), 48000, subtype="PCM_16")
     with pytest.raises(Exception, match="(?i)size|large|413"):
         client.predict(handle_file(str(big)), "voice-to-english", api_name="/convert")
+
+
+def test_hub_ids_load_online_and_a_missing_repo_is_named(fake_hub) -> None:
+    """In-process against the test Hub: a pushed converter loads by Hub id; a missing one gets a clear message."""
+    import gradio as gr
+
+    import app
+    from melgan_hf import StyleTransferPipeline
+
+    StyleTransferPipeline.from_pretrained("piano-to-strings").push_to_hub("someone/strings", token="test-token")
+    app._load.cache_clear()
+    loaded = app.load_model("converter", "someone/strings", {}, [])
+    converted, rate = loaded(synthetic_melody(RATE, 1.0), RATE)
+    assert rate == RATE and len(converted) == RATE
+    with pytest.raises(gr.Error, match="does not exist"):
+        app.load_model("converter", "someone/no-such-model", {}, [])
