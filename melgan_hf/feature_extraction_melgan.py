@@ -116,10 +116,11 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
             self._torch_cache[key] = (window, filters)
         return self._torch_cache[key]
 
-    def mel_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
+    def mel_spectrogram(self, waveforms: torch.Tensor, chunk_frames: int | None = None) -> torch.Tensor:
         """
         Differentiable log-mel of `(batch, samples)` or `(samples,)` audio on any device → `(batch, frames,
-        num_mel_bins)` with `frames = samples // hop_length`. Clips must be at least one hop long.
+        num_mel_bins)` with `frames = samples // hop_length`. Clips must be at least one hop long. With
+        `chunk_frames`, the STFT runs on that many frames at a time (same result, bounded memory for long audio).
         """
         if waveforms.dim() == 1:
             waveforms = waveforms.unsqueeze(0)
@@ -135,11 +136,30 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
             )
         compute_dtype = torch.float32 if waveforms.dtype in (torch.float16, torch.bfloat16) else waveforms.dtype
         waveforms = waveforms.to(compute_dtype)
-        window, filters = self._window_and_filters(waveforms.device, compute_dtype)
         pad = (self.n_fft - self.hop_length) // 2
         # Reflection needs more samples than the pad; very short clips fall back to zero padding.
         mode = "reflect" if num_samples > pad else "constant"
         padded = torch.nn.functional.pad(waveforms.unsqueeze(1), (pad, pad), mode=mode).squeeze(1)
+        frames = num_samples // self.hop_length
+        if chunk_frames is None or frames <= chunk_frames:
+            return self._log_mel_of_padded(padded)
+        # Frame i reads padded samples [i * hop, i * hop + n_fft): slicing there gives exactly the same frames.
+        return torch.cat(
+            [
+                self._log_mel_of_padded(
+                    padded[
+                        :,
+                        start * self.hop_length : (min(start + chunk_frames, frames) - 1) * self.hop_length
+                        + self.n_fft,
+                    ]
+                )
+                for start in range(0, frames, chunk_frames)
+            ],
+            dim=1,
+        )
+
+    def _log_mel_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
+        window, filters = self._window_and_filters(padded.device, padded.dtype)
         spectrum = torch.stft(
             padded,
             n_fft=self.n_fft,
@@ -149,8 +169,7 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
             center=False,
             return_complex=True,
         )
-        magnitude = spectrum.abs()
-        mel = torch.matmul(filters, magnitude)
+        mel = torch.matmul(filters, spectrum.abs())
         return self.log_scale(mel).transpose(1, 2)
 
     def __call__(

@@ -58,6 +58,9 @@ def require_same_front_end(first: tuple[str, dict[str, Any]], second: tuple[str,
         raise ValueError(f"The mel front end of the {first_name} differs from the {second_name}'s ({details}).")
 
 
+MEL_CHUNK_FRAMES = 4096  # STFT frames computed at once for long audio (bounded memory, same mel)
+
+
 def audio_to_mel(
     audio: np.ndarray, sampling_rate: int, feature_extractor: MelGANFeatureExtractor
 ) -> tuple[torch.Tensor, int]:
@@ -71,7 +74,7 @@ def audio_to_mel(
     audio = resample(to_mono_float32(audio), sampling_rate, feature_extractor.sampling_rate)
     padded = np.pad(audio, (0, samples_to_cover(audio.size, feature_extractor.hop_length) - audio.size))
     with torch.no_grad():
-        mel = feature_extractor.mel_spectrogram(torch.from_numpy(padded))
+        mel = feature_extractor.mel_spectrogram(torch.from_numpy(padded), chunk_frames=MEL_CHUNK_FRAMES)
     return mel[0], audio.size
 
 

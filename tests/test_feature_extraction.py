@@ -121,3 +121,15 @@ def test_mel_spectrogram_is_differentiable() -> None:
     waveform = torch.from_numpy(sine(440.0, 0.2)).requires_grad_()
     MelGANFeatureExtractor().mel_spectrogram(waveform).mean().backward()
     assert waveform.grad is not None and torch.isfinite(waveform.grad).all() and waveform.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("num_samples", [256 * 10, 256 * 10 + 77, 256 * 37 + 5])
+def test_chunked_mel_equals_one_shot(num_samples: int) -> None:
+    """Long audio is analysed a few frames at a time; every chunk boundary must give the one-shot frames."""
+    extractor = MelGANFeatureExtractor()
+    audio = torch.from_numpy(np.random.default_rng(num_samples).normal(0, 0.1, num_samples).astype(np.float32))
+    one_shot = extractor.mel_spectrogram(audio)
+    for chunk_frames in (1, 3, 8, 10):
+        chunked = extractor.mel_spectrogram(audio, chunk_frames=chunk_frames)
+        assert chunked.shape == one_shot.shape
+        torch.testing.assert_close(chunked, one_shot, atol=1e-5, rtol=0)
