@@ -1,0 +1,115 @@
+"""
+Vocoder inference speed on the CPU, side by side in one run: same weights, same input (a 10 s mel at 22 050 Hz,
+the default config), each row against the baseline measured here.
+
+    python benchmarks/bench_inference.py [--threads 2] [--seconds 10] [--repeats 5] [--model FOLDER]
+
+Baseline: the generator as trained (weight norm active, eager PyTorch, fp32, `torch.no_grad()`, one call), which is
+what the original MelGAN code runs. Rows: our `MelGANVocoder.decode` (the path the pipelines, CLI and app use) and
+onnxruntime on `melgan-hf export`'s graph, with each one's output difference from the baseline. Without --model the
+weights are a fresh default-config generator (speed only); give trained weights to judge the output differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from melgan_hf import MelGANConfig, MelGANGenerator, MelGANVocoder  # noqa: E402
+from melgan_hf.audio import synthetic_melody  # noqa: E402
+from melgan_hf.pipelines import audio_to_mel  # noqa: E402
+
+
+def best_time(function: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
+    """Fastest of `repeats` calls after one warm-up: the least disturbed by other work on the machine."""
+    output = function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        output = function()
+        times.append(time.perf_counter() - start)
+    return min(times), output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default=None, help="trained vocoder (folder, Hub id or shipped name)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    if args.model:
+        vocoder = MelGANVocoder.from_pretrained(args.model)
+    else:
+        torch.manual_seed(0)
+        vocoder = MelGANVocoder(MelGANGenerator(MelGANConfig()))
+    rate = vocoder.sampling_rate
+    mel = audio_to_mel(synthetic_melody(rate, args.seconds), rate, vocoder.feature_extractor)[0]
+    audio_seconds = mel.shape[0] * vocoder.config.hop_length / rate
+    trained = vocoder.generator.eval()
+
+    def baseline() -> np.ndarray:
+        with torch.no_grad():
+            return trained(mel.unsqueeze(0), return_dict=False)[0][0].numpy()
+
+    rows: list[tuple[str, Callable[[], np.ndarray]]] = [
+        ("baseline: weight norm, eager, no_grad", baseline),
+        ("MelGANVocoder.decode", lambda: vocoder.decode(mel)),
+    ]
+    try:
+        import onnxruntime
+
+        from melgan_hf.export import export_onnx
+
+        path = export_onnx(vocoder, Path(tempfile.mkdtemp()) / "vocoder.onnx")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = {"mel": mel.unsqueeze(0).numpy()}
+        rows.append(("onnxruntime (melgan-hf export)", lambda: session.run(None, feed)[0][0]))
+    except ImportError:
+        print("onnx/onnxruntime not installed: no ONNX row (pip install 'melgan-hf[export]')")
+
+    results = []
+    for name, function in rows:
+        seconds, output = best_time(function, args.repeats)
+        results.append((name, seconds, output))
+        print(f"measured {name}: {seconds:.3f} s", flush=True)
+
+    reference = results[0][2]
+    features = vocoder.feature_extractor
+    reference_mel = features(reference, sampling_rate=rate)["input_features"][0]
+    print(
+        f"\n{audio_seconds:.1f} s of audio at {rate} Hz from a {mel.shape[0]}-frame mel, {args.threads} threads,"
+        f" torch {torch.__version__}, weights: {args.model or 'fresh default config'}"
+    )
+    header = (
+        f"| {'path':38} | {'time (s)':>8} | {'× real time':>11} | {'speed-up':>8} | {'rel. L2 error':>13}"
+        f" | {'log-mel L1 diff':>15} |"
+    )
+    print(header)
+    print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
+    for name, seconds, output in results:
+        output = output[: len(reference)]
+        relative_l2 = float(np.linalg.norm(output - reference) / max(np.linalg.norm(reference), 1e-12))
+        mel_difference = float(np.abs(features(output, sampling_rate=rate)["input_features"][0] - reference_mel).mean())
+        print(
+            f"| {name:38} | {seconds:8.3f} | {audio_seconds / seconds:10.1f}× | {results[0][1] / seconds:7.2f}×"
+            f" | {relative_l2:13.2e} | {mel_difference:15.5f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
