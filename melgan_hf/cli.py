@@ -231,20 +231,21 @@ def _report(table: Any, args: argparse.Namespace, heading: str, description: str
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(table.to_dict(), indent=2) + "\n")
         print(f"wrote {args.json}")
-    if args.card:
-        card = update_model_card(args.model, heading, f"{description}\n\n{table.format()}\n")
+    if args.card is not None:
+        from .shipped import resolve_model
+
+        folder = Path(resolve_model(args.model))
+        if not args.card and not folder.is_dir():
+            raise SystemExit(f"error: --card without a file needs a local model folder; {args.model!r} is not one")
+        card = update_model_card(Path(args.card) if args.card else folder / "README.md", heading, description, table)
         print(f"wrote the scores into {card}")
     return 0
 
 
-def update_model_card(model: str, heading: str, body: str) -> Path:
-    """Replace (or append) the `## heading` section of a local model folder's README.md with `body`."""
-    from .shipped import resolve_model
-
-    folder = Path(resolve_model(model))
-    if not folder.is_dir():
-        raise SystemExit(f"error: --card needs a local model folder; {model!r} is not one")
-    card = folder / "README.md"
+def update_model_card(card: Path, heading: str, description: str, table: Any = "") -> Path:
+    """Replace (or append) the `## heading` section of a model card with the description and the table (if any)."""
+    table_text = table if isinstance(table, str) else table.format()
+    body = f"{description}\n\n{table_text}\n" if table_text else f"{description}\n"
     text = card.read_text() if card.is_file() else ""
     section = f"## {heading}\n\n{body}"
     start = text.find(f"## {heading}\n")
@@ -382,7 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(evaluate_vocoder, model_required=True)
     evaluate_vocoder.add_argument("--json", default=None, help="also write per-file and mean scores to this file")
     evaluate_vocoder.add_argument(
-        "--card", action="store_true", help="also write the mean scores into the model folder's README.md"
+        "--card",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="README",
+        help="also write the mean scores into this model card (default: the model folder's README.md)",
     )
     evaluate_vocoder.add_argument("--no-baseline", action="store_true", help="skip the Griffin-Lim row")
     evaluate_vocoder.add_argument("--griffin-lim-iterations", type=int, default=32, help="default: %(default)s")
@@ -411,7 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_option(evaluate_convert)
     evaluate_convert.add_argument("--json", default=None, help="also write per-file and mean scores to this file")
     evaluate_convert.add_argument(
-        "--card", action="store_true", help="also write the mean scores into the model folder's README.md"
+        "--card",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="README",
+        help="also write the mean scores into this model card (default: the model folder's README.md)",
     )
     evaluate_convert.add_argument("--no-baseline", action="store_true", help="skip the unconverted-source row")
     evaluate_convert.add_argument("--max-files", type=int, default=None, help="use only the first N files per folder")

@@ -199,3 +199,17 @@ def test_evaluate_convert_command(tmp_path, tiny_vocoder, voices, capsys) -> Non
     assert means["source (not converted)"]["wer_change"] == 0.0
     # An untrained converter garbles the words; the table must show it.
     assert means[str(converter)]["wer_change"] > 0.5
+
+
+def test_evaluate_card_can_name_another_card(tmp_path, saved_vocoder) -> None:
+    """A converter's card can carry the copy-synthesis scores of its vocoder (a subfolder)."""
+    data = tmp_path / "held_out"
+    data.mkdir()
+    sf.write(data / "melody.wav", synthetic_melody(16000, 1.0), 16000)
+    card = tmp_path / "converter" / "README.md"
+    card.parent.mkdir()
+    card.write_text("# A converter\n")
+    command = ["evaluate", "vocoder", "--data", str(data), "--model", str(saved_vocoder), "--quiet"]
+    assert main([*command, "--card", str(card), "--no-baseline"]) == 0
+    assert "## Objective evaluation: copy-synthesis" in card.read_text()
+    assert not (saved_vocoder / "README.md").exists()

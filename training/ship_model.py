@@ -96,7 +96,7 @@ def main() -> None:
         if half
         else f"fp32 (fp16 would change the output by {mel_change:.4f} log-mel L1, over {args.tolerance})"
     )
-    update_model_card(str(destination), "Weights", f"{size:.1f} MiB of safetensors, stored in {stored}.\n")
+    update_model_card(destination / "README.md", "Weights", f"{size:.1f} MiB of safetensors, stored in {stored}.")
     print(f"shipped {args.name} in {'fp16' if half else 'fp32'}: {size:.1f} MiB of weights in {destination}")
 
 
