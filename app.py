@@ -57,10 +57,6 @@ SPECTROGRAM_HEIGHT = 3  # pixels per mel bin in the plots
 SPECTROGRAM_RANGE = 8.0  # natural-log units shown below each plot's peak (≈ 70 dB)
 
 
-def choices(shipped: dict[str, str], local_folders: list[str]) -> list[str]:
-    return [*shipped, *local_folders]
-
-
 @lru_cache(maxsize=LIMITS.cached_models)
 def _load(kind: str, name: str) -> MelGANVocoder | StyleTransferPipeline:
     loader = StyleTransferPipeline if kind == "converter" else MelGANVocoder
@@ -242,7 +238,7 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
                         sources=["microphone", "upload"], type="filepath", label="Your recording", elem_id="recording"
                     )
                     converter = gr.Dropdown(
-                        choices(SHIPPED_CONVERTERS, local_folders),
+                        [*SHIPPED_CONVERTERS, *local_folders],
                         value=DEFAULT_CONVERTER,
                         allow_custom_value=True,
                         label="Converter (or type a Hub id: owner/name)",
@@ -268,7 +264,7 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
                     inversion_mel = gr.File(file_types=[".npy"], label="…or a .npy mel")
                     gr.Markdown(mel_help)
                     vocoder = gr.Dropdown(
-                        choices(SHIPPED_VOCODERS, local_folders),
+                        [*SHIPPED_VOCODERS, *local_folders],
                         value=DEFAULT_VOCODER,
                         allow_custom_value=True,
                         label="Vocoder (or type a Hub id: owner/name)",

@@ -144,19 +144,11 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
         if chunk_frames is None or frames <= chunk_frames:
             return self._log_mel_of_padded(padded)
         # Frame i reads padded samples [i * hop, i * hop + n_fft): slicing there gives exactly the same frames.
-        return torch.cat(
-            [
-                self._log_mel_of_padded(
-                    padded[
-                        :,
-                        start * self.hop_length : (min(start + chunk_frames, frames) - 1) * self.hop_length
-                        + self.n_fft,
-                    ]
-                )
-                for start in range(0, frames, chunk_frames)
-            ],
-            dim=1,
-        )
+        hop, chunks = self.hop_length, []
+        for start in range(0, frames, chunk_frames):
+            stop = min(start + chunk_frames, frames)
+            chunks.append(self._log_mel_of_padded(padded[:, start * hop : (stop - 1) * hop + self.n_fft]))
+        return torch.cat(chunks, dim=1)
 
     def _log_mel_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
         window, filters = self._window_and_filters(padded.device, padded.dtype)
