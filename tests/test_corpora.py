@@ -96,3 +96,19 @@ def test_instruments_render_the_same_piece_with_different_timbres(tmp_path) -> N
         assert rate == 22050 and np.abs(audio).max() > 0.01
         centroids[instrument] = mel_spectral_centroid(features(audio, sampling_rate=rate)["input_features"][0])
     assert abs(centroids["piano"] - centroids["flute"]) > 1.0, centroids
+
+
+def test_split_heldout_moves_every_nth_file_and_stays_disjoint_after_a_rebuild(tmp_path) -> None:
+    from training.data.split_heldout import split_folder
+
+    corpus, heldout = tmp_path / "corpus" / "piano", tmp_path / "heldout" / "piano"
+    corpus.mkdir(parents=True)
+    names = [f"piece{index:02d}.wav" for index in range(10)]
+    for name in names:
+        (corpus / name).write_bytes(b"audio")
+    assert split_folder(corpus, heldout, every=4) == (8, 2)
+    assert sorted(path.name for path in heldout.iterdir()) == ["piece03.wav", "piece07.wav"]
+    # A corpus builder that restores the held-out files (it skips only files that exist) must not leak them back.
+    (corpus / "piece03.wav").write_bytes(b"audio")
+    assert split_folder(corpus, heldout, every=4) == (8, 2)
+    assert not {path.name for path in corpus.iterdir()} & {path.name for path in heldout.iterdir()}
