@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .audio import AUDIO_EXTENSIONS, find_files, load_audio, save_audio, synthetic_melody
+from .audio import AUDIO_EXTENSIONS, find_files, load_audio, require_audible, save_audio, synthetic_melody
 from .configuration_melgan import MEL_PRESETS
 from .shipped import DEFAULT_CONVERTER, DEFAULT_VOCODER, SHIPPED_CONVERTERS, SHIPPED_VOCODERS
 
@@ -147,12 +147,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def read_recordings(
     inputs: list[str], max_files: int | None, max_duration: float | None
 ) -> dict[str, tuple[np.ndarray, int]]:
-    """`path → (audio, rate)` for the first `max_files` audio files named or found in folders; unreadable files are
-    reported by name and left out."""
+    """`path → (audio, rate)` for the first `max_files` audio files named or found in folders; unreadable and silent
+    files (whose scores would mean nothing and skew the means) are reported by name and left out."""
     recordings = {}
     for path in find_files([Path(item) for item in inputs], AUDIO_EXTENSIONS)[:max_files]:
         try:
-            recordings[str(path)] = load_audio(path, max_duration=max_duration)
+            audio, rate = load_audio(path, max_duration=max_duration)
+            recordings[str(path)] = require_audible(audio, "the recording"), rate
         except ValueError as error:
             print(f"skipped {path}: {error}", file=sys.stderr)
     return recordings

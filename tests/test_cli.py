@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from melgan_hf import StyleTransferPipeline, load_audio
+from melgan_hf.audio import save_audio, synthetic_melody
 from melgan_hf.cli import build_parser, main
 from tests.conftest import sine
 from tests.test_style_pipeline import make_style_pipeline
@@ -168,11 +169,9 @@ def test_an_unusable_device_is_reported(tmp_path, saved_style_model, saved_vocod
         assert "--device 'no-such-device' is not usable here" in capsys.readouterr().err
 
 
-def test_convert_needs_a_model(tmp_path, capsys) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["convert", str(tmp_path), "--out", str(tmp_path / "out")])
-    assert exit_info.value.code == 2
-    assert "--model" in capsys.readouterr().err
+def test_convert_of_a_folder_without_audio_says_so(tmp_path, capsys) -> None:
+    assert main(["convert", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert f"no audio files found in {tmp_path}" in capsys.readouterr().err
 
 
 def test_convert_help_documents_every_option(capsys) -> None:
@@ -184,3 +183,15 @@ def test_convert_help_documents_every_option(capsys) -> None:
         assert word in output
     main_help = build_parser().format_help()
     assert "convert" in main_help and "style" in main_help
+
+
+def test_evaluation_leaves_out_silent_and_unreadable_recordings(tmp_path, capsys) -> None:
+    from melgan_hf.cli import read_recordings
+
+    save_audio(tmp_path / "speech.wav", synthetic_melody(16000, 1.0), 16000)
+    save_audio(tmp_path / "silence.wav", np.full(16000, 1e-4, dtype=np.float32), 16000)
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    recordings = read_recordings([str(tmp_path)], max_files=None, max_duration=None)
+    assert list(recordings) == [str(tmp_path / "speech.wav")]
+    errors = capsys.readouterr().err
+    assert "silence.wav: the recording: silent" in errors and "broken.wav" in errors
