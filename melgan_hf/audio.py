@@ -136,7 +136,7 @@ def synthetic_melody(
         partials = sum(
             np.sin(k * phase) / k**rolloff for k in range(1, harmonics + 1) if k * frequency < sampling_rate / 2
         )
-        signal += np.exp(-3.0 * local) * active * partials
+        signal += np.exp(-3.0 * np.clip(local, 0.0, None)) * active * partials  # clip: no overflow before a note
     return (0.5 * signal / max(np.max(np.abs(signal)), 1e-9)).astype(np.float32)
 
 

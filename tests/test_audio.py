@@ -102,3 +102,12 @@ def test_find_files_recurses_folders_and_keeps_named_files(tmp_path) -> None:
         (tmp_path / name).write_bytes(b"")
     found = find_files([tmp_path / "a", tmp_path / "three.npy"], (".wav", ".flac"))
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/b/two.FLAC", "a/one.wav", "three.npy"]
+
+
+def test_synthetic_melody_stays_finite_for_long_durations() -> None:
+    """Each note's envelope is evaluated over the whole clip; before the note starts it must not overflow."""
+    from melgan_hf.audio import synthetic_melody
+
+    melody = synthetic_melody(8000, 600.0)
+    assert melody.size == 8000 * 600 and np.isfinite(melody).all()
+    assert np.abs(melody).max() == pytest.approx(0.5, abs=1e-3)
