@@ -147,10 +147,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def read_recordings(
     inputs: list[str], max_files: int | None, max_duration: float | None
 ) -> dict[str, tuple[np.ndarray, int]]:
-    """`path → (audio, rate)` for the first `max_files` audio files named or found in folders; unreadable and silent
-    files (whose scores would mean nothing and skew the means) are reported by name and left out."""
+    """`path → (audio, rate)` for the audio files named or found in folders, the first `max_files` of each input;
+    unreadable and silent files (whose scores would mean nothing and skew the means) are reported and left out."""
     recordings = {}
-    for path in find_files([Path(item) for item in inputs], AUDIO_EXTENSIONS)[:max_files]:
+    paths = [path for item in inputs for path in find_files([Path(item)], AUDIO_EXTENSIONS)[:max_files]]
+    for path in paths:
         try:
             audio, rate = load_audio(path, max_duration=max_duration)
             recordings[str(path)] = require_audible(audio, "the recording"), rate
@@ -393,7 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate_vocoder.add_argument("--no-baseline", action="store_true", help="skip the Griffin-Lim row")
     evaluate_vocoder.add_argument("--griffin-lim-iterations", type=int, default=32, help="default: %(default)s")
-    evaluate_vocoder.add_argument("--max-files", type=int, default=None, help="evaluate only the first N files")
+    evaluate_vocoder.add_argument(
+        "--max-files", type=int, default=None, help="use only the first N files of each --data entry"
+    )
     evaluate_vocoder.add_argument("--max-duration", type=float, default=None, help="skip files longer than this (s)")
     evaluate_vocoder.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate_vocoder.set_defaults(handler=cmd_evaluate_vocoder)
@@ -426,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the mean scores into this model card (default: the model folder's README.md)",
     )
     evaluate_convert.add_argument("--no-baseline", action="store_true", help="skip the unconverted-source row")
-    evaluate_convert.add_argument("--max-files", type=int, default=None, help="use only the first N files per folder")
+    evaluate_convert.add_argument(
+        "--max-files", type=int, default=None, help="use only the first N files of each entry"
+    )
     evaluate_convert.add_argument("--max-duration", type=float, default=None, help="skip files longer than this (s)")
     evaluate_convert.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate_convert.set_defaults(handler=cmd_evaluate_convert)

@@ -195,3 +195,18 @@ def test_evaluation_leaves_out_silent_and_unreadable_recordings(tmp_path, capsys
     assert list(recordings) == [str(tmp_path / "speech.wav")]
     errors = capsys.readouterr().err
     assert "silence.wav: the recording: silent" in errors and "broken.wav" in errors
+
+
+def test_max_files_applies_to_each_folder(tmp_path) -> None:
+    from melgan_hf.cli import read_recordings
+
+    for folder in ("a", "b"):
+        for index in range(3):
+            save_audio(tmp_path / folder / f"{index}.wav", synthetic_melody(16000, 0.5), 16000)
+    recordings = read_recordings([str(tmp_path / "a"), str(tmp_path / "b")], max_files=2, max_duration=None)
+    assert sorted(Path(name).relative_to(tmp_path).as_posix() for name in recordings) == [
+        "a/0.wav",
+        "a/1.wav",
+        "b/0.wav",
+        "b/1.wav",
+    ]
