@@ -20,6 +20,23 @@ from .configuration_melgan import MelGANConfig
 _CONV_TYPES = (nn.Conv1d, nn.ConvTranspose1d)
 
 
+class ReflectConv1d(nn.Conv1d):
+    """
+    `nn.Conv1d(..., padding=p, padding_mode="reflect")` with the padding done by concatenating mirrored edges: the
+    same numbers, but on the CPU `reflection_pad1d` costs ~10× a copy and was a tenth of the generator's time.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, padding_mode="reflect", **kwargs)
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        pad = self.padding[0]
+        if 0 < pad < input.shape[-1]:  # shorter inputs: F.pad raises its own clear error
+            padded = torch.cat([input[..., 1 : pad + 1].flip(-1), input, input[..., -pad - 1 : -1].flip(-1)], dim=-1)
+            return nn.functional.conv1d(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return super()._conv_forward(input, weight, bias)
+
+
 def _weight_norm_layers(module: nn.Module) -> list[nn.Module]:
     return [layer for layer in module.modules() if isinstance(layer, _CONV_TYPES)]
 
@@ -109,9 +126,7 @@ class MelGANResidualBlock(nn.Module):
     def __init__(self, channels: int, dilation: int, leaky_relu_slope: float) -> None:
         super().__init__()
         self.leaky_relu_slope = leaky_relu_slope
-        self.conv_dilated = nn.Conv1d(
-            channels, channels, kernel_size=3, dilation=dilation, padding=dilation, padding_mode="reflect"
-        )
+        self.conv_dilated = ReflectConv1d(channels, channels, kernel_size=3, dilation=dilation, padding=dilation)
         self.conv_pointwise = nn.Conv1d(channels, channels, kernel_size=1)
         self.shortcut = nn.Conv1d(channels, channels, kernel_size=1)
 
@@ -156,7 +171,7 @@ class MelGANGenerator(MelGANPreTrainedModel):
     def __init__(self, config: MelGANConfig) -> None:
         super().__init__(config)
         channels = config.ngf * 2 ** len(config.upsample_ratios)
-        self.conv_pre = nn.Conv1d(config.num_mel_bins, channels, kernel_size=7, padding=3, padding_mode="reflect")
+        self.conv_pre = ReflectConv1d(config.num_mel_bins, channels, kernel_size=7, padding=3)
         blocks = []
         for ratio in config.upsample_ratios:
             blocks.append(
@@ -164,7 +179,7 @@ class MelGANGenerator(MelGANPreTrainedModel):
             )
             channels //= 2
         self.upsample_blocks = nn.ModuleList(blocks)
-        self.conv_post = nn.Conv1d(channels, 1, kernel_size=7, padding=3, padding_mode="reflect")
+        self.conv_post = ReflectConv1d(channels, 1, kernel_size=7, padding=3)
         # Reflection padding needs inputs longer than the pad (3 for the k7 convs, the largest dilation in the
         # residual stacks); shorter mels are edge-extended to this many frames and the output is cut back.
         largest_dilation = 3 ** max(config.n_residual_layers - 1, 0)
@@ -227,7 +242,7 @@ class MelGANScaleDiscriminator(nn.Module):
     def __init__(self, config: MelGANConfig) -> None:
         super().__init__()
         stride = config.downsampling_factor
-        layers = [nn.Conv1d(1, config.ndf, kernel_size=15, padding=7, padding_mode="reflect")]
+        layers = [ReflectConv1d(1, config.ndf, kernel_size=15, padding=7)]
         channels = config.ndf
         for _ in range(config.n_layers_D):
             out_channels = min(channels * stride, 1024)

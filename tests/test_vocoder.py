@@ -141,3 +141,20 @@ def test_readme_python_example(saved_vocoder, tmp_path) -> None:
     assert mel.shape == (audio.size // 256, 80)
     assert waveform.shape == (mel.shape[0] * 256,) and copy.shape == audio.shape
     assert load_audio(tmp_path / "copy.wav")[0].size == audio.size
+
+
+def test_bf16_decoding_stays_close_to_fp32(tiny_vocoder: MelGANVocoder, random_mel) -> None:
+    reference = tiny_vocoder.decode(random_mel)
+    tiny_vocoder.precision = "bf16"
+    fast = tiny_vocoder.decode(random_mel)
+    assert tiny_vocoder.inference_generator().dtype == torch.bfloat16 and fast.dtype == np.float32
+    assert fast.shape == reference.shape
+    relative_l2 = np.linalg.norm(fast - reference) / np.linalg.norm(reference)
+    assert 0 < relative_l2 < 2e-2  # rounded (so not fp32 in disguise), but only slightly
+
+
+def test_precision_is_checked(tiny_vocoder: MelGANVocoder) -> None:
+    assert tiny_vocoder.inference_dtype == torch.float32  # the default: bf16 is opt-in
+    tiny_vocoder.precision = "fp16"
+    with pytest.raises(ValueError, match="precision must be 'fp32' or 'bf16'"):
+        tiny_vocoder.decode(np.zeros((10, 80), dtype=np.float32))
