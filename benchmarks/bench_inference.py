@@ -2,12 +2,13 @@
 Vocoder inference speed on the CPU, side by side in one run: same weights, same input (a 10 s mel at 22 050 Hz,
 the default config), each row against the baseline measured here.
 
-    python benchmarks/bench_inference.py [--threads 2] [--seconds 10] [--repeats 5] [--model FOLDER]
+    python benchmarks/bench_inference.py [--threads 2] [--seconds 10] [--repeats 5] [--model FOLDER] [--audio FILE]
 
 Baseline: the generator as trained (weight norm active, eager PyTorch, fp32, `torch.no_grad()`, one call), which is
-what the original MelGAN code runs. Rows: our `MelGANVocoder.decode` (the path the pipelines, CLI and app use) and
-onnxruntime on `melgan-hf export`'s graph, with each one's output difference from the baseline. Without --model the
-weights are a fresh default-config generator (speed only); give trained weights to judge the output differences.
+what the original MelGAN code runs. Rows: our `MelGANVocoder.decode` (the path the pipelines, CLI and app use), its
+opt-in bf16 precision, and onnxruntime on `melgan-hf export`'s graph, each with its output difference from the
+baseline (relative L2, log-mel L1, PESQ-wb against the baseline's output). Without --model the weights are a fresh
+default-config generator (speed only); give trained weights and a speech recording (--audio) to judge the outputs.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from melgan_hf import MelGANConfig, MelGANGenerator, MelGANVocoder  # noqa: E402
-from melgan_hf.audio import synthetic_melody  # noqa: E402
+from melgan_hf.audio import load_audio, resample, synthetic_melody  # noqa: E402
 from melgan_hf.pipelines import audio_to_mel  # noqa: E402
 
 
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", default=None, help="trained vocoder (folder, Hub id or shipped name)")
+    parser.add_argument("--audio", default=None, help="a recording to take the mel of (looped to --seconds)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -68,7 +70,12 @@ def main() -> None:
         torch.manual_seed(0)
         vocoder = MelGANVocoder(MelGANGenerator(MelGANConfig()))
     rate = vocoder.sampling_rate
-    mel = audio_to_mel(synthetic_melody(rate, args.seconds), rate, vocoder.feature_extractor)[0]
+    if args.audio:  # real speech: PESQ means something on it, unlike on a synthetic melody
+        audio, audio_rate = load_audio(args.audio)
+        audio = np.resize(resample(audio, audio_rate, rate), int(args.seconds * rate))
+    else:
+        audio = synthetic_melody(rate, args.seconds)
+    mel = audio_to_mel(audio, rate, vocoder.feature_extractor)[0]
     audio_seconds = mel.shape[0] * vocoder.config.hop_length / rate
     trained = vocoder.generator.eval()
 
@@ -107,7 +114,8 @@ def main() -> None:
     reference_mel = features(reference, sampling_rate=rate)["input_features"][0]
     print(
         f"\n{audio_seconds:.1f} s of audio at {rate} Hz from a {mel.shape[0]}-frame mel, {args.threads} threads,"
-        f" torch {torch.__version__}, weights: {args.model or 'fresh default config'}"
+        f" torch {torch.__version__}, weights: {args.model or 'fresh default config'},"
+        f" input: {args.audio or 'synthetic melody'}"
     )
     header = (
         f"| {'path':38} | {'time (s)':>8} | {'× real time':>11} | {'speed-up':>8} | {'rel. L2 error':>13}"
