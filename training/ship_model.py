@@ -96,7 +96,10 @@ def main() -> None:
         if half
         else f"fp32 (fp16 would change the output by {mel_change:.4f} log-mel L1, over {args.tolerance})"
     )
-    update_model_card(destination / "README.md", "Weights", f"{size:.1f} MiB of safetensors, stored in {stored}.")
+    vocoder_note = f" The vocoder in `vocoder/` is a copy of {args.vocoder}." if is_converter and args.vocoder else ""
+    update_model_card(
+        destination / "README.md", "Weights", f"{size:.1f} MiB of safetensors, stored in {stored}.{vocoder_note}"
+    )
     print(f"shipped {args.name} in {'fp16' if half else 'fp32'}: {size:.1f} MiB of weights in {destination}")
 
 
