@@ -10,6 +10,7 @@ and waveform SNR are left out on purpose: a vocoder does not reproduce phase, so
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -67,10 +68,14 @@ def pesq_wideband(reference: np.ndarray, degraded: np.ndarray, sampling_rate: in
 
 
 def stoi(reference: np.ndarray, degraded: np.ndarray, sampling_rate: int) -> float:
-    """Short-time objective intelligibility (0 to 1, higher is better)."""
+    """Short-time objective intelligibility (0 to 1, higher is better); NaN where too little speech is left to judge."""
     pystoi = _require("pystoi")
     reference, degraded = _same_length(reference, degraded)
-    return float(pystoi.stoi(reference, degraded, sampling_rate, extended=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score = float(pystoi.stoi(reference, degraded, sampling_rate, extended=False))
+    # pystoi warns and returns 1e-5 (a score, not a marker) when under 30 frames of speech remain.
+    return math.nan if any("Not enough STFT frames" in str(warning.message) for warning in caught) else score
 
 
 def multi_resolution_stft_distance(reference: np.ndarray, degraded: np.ndarray, sampling_rate: int) -> float:

@@ -213,3 +213,12 @@ def test_evaluate_card_can_name_another_card(tmp_path, saved_vocoder) -> None:
     assert main([*command, "--card", str(card), "--no-baseline"]) == 0
     assert "## Objective evaluation: copy-synthesis" in card.read_text()
     assert not (saved_vocoder / "README.md").exists()
+
+
+def test_stoi_is_undefined_on_too_little_speech(melody) -> None:
+    """pystoi's fallback of 1e-5 would read as 'unintelligible' and drag every mean down; it is NaN instead."""
+    from melgan_hf.evaluation import stoi
+
+    pytest.importorskip("pystoi")
+    assert np.isnan(stoi(melody[:2000], melody[:2000], 16000))
+    assert stoi(melody, melody, 16000) > 0.99
