@@ -255,7 +255,7 @@ def update_model_card(card: Path, heading: str, description: str, table: Any = "
         text = text.rstrip("\n") + ("\n\n" if text else "") + section
     else:
         following = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[following + 1 :] if following != -1 else "")
+        text = text[:start] + section + ("\n" + text[following + 1 :] if following != -1 else "")
     card.write_text(text)
     return card
 
