@@ -184,9 +184,9 @@ class MelGANVocoder(_Vocoder):
     @property
     def inference_dtype(self) -> torch.dtype:
         """
-        The dtype `decode` computes in. "bf16" is opt-in: on CPUs with AVX512-BF16 or AMX it decodes about 2.5×
-        faster than fp32, but it moves the waveform by 1-2 % (relative L2) and adds a noise floor that quiet
-        passages show (log-mel L1 0.05-0.15 on the shipped vocoder; `benchmarks/bench_inference.py` measures it).
+        The dtype `decode` computes in. "bf16" is opt-in: on CPUs with AVX512-BF16 or AMX it decodes up to 1.3×
+        faster than fp32 (2 threads), but it moves the waveform by about 1 % (relative L2) and adds a noise floor
+        that quiet passages show (log-mel L1 0.05-0.15 on the shipped vocoder; `benchmarks/bench_inference.py`).
         """
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}.")
