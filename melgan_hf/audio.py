@@ -140,8 +140,10 @@ def synthetic_melody(
     return (0.5 * signal / max(np.max(np.abs(signal)), 1e-9)).astype(np.float32)
 
 
-def find_files(inputs: list[str | os.PathLike], extensions: tuple[str, ...]) -> list[Path]:
+def find_files(inputs: str | os.PathLike | list[str | os.PathLike], extensions: tuple[str, ...]) -> list[Path]:
     """Files named directly plus files with `extensions` found recursively in named folders, sorted per folder."""
+    if isinstance(inputs, (str, os.PathLike)):  # one path, not a sequence of its characters
+        inputs = [inputs]
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():

@@ -102,6 +102,9 @@ def test_find_files_recurses_folders_and_keeps_named_files(tmp_path) -> None:
         (tmp_path / name).write_bytes(b"")
     found = find_files([tmp_path / "a", tmp_path / "three.npy"], (".wav", ".flac"))
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/b/two.FLAC", "a/one.wav", "three.npy"]
+    # One folder, as a str or a Path, is one input (not a sequence of characters).
+    assert find_files(str(tmp_path / "a"), (".wav", ".flac")) == find_files(tmp_path / "a", (".wav", ".flac"))
+    assert len(find_files(str(tmp_path / "a"), (".wav", ".flac"))) == 2
 
 
 def test_synthetic_melody_stays_finite_for_long_durations() -> None:
