@@ -50,12 +50,22 @@ def load_style_pipeline(model: str, device: str | None):  # noqa: ANN201 - a Sty
     return StyleTransferPipeline.from_pretrained(model, device=torch_device(device))
 
 
-def _output_path(source: Path, roots: list[Path], out_dir: Path) -> Path:
-    """Keep the layout below a named folder, so same-named files in different folders don't overwrite each other."""
+def _output_path(source: Path, roots: list[Path], out_dir: Path, taken: set[Path]) -> Path:
+    """
+    Keep the layout below a named folder, so same-named files in different folders don't overwrite each other; a
+    name this run already wrote (x.wav beside x.flac, two named files called x.wav) gets a numbered one instead.
+    """
+    target = (out_dir / source.name).with_suffix(".wav")
     for root in roots:
         if root.is_dir() and source.is_relative_to(root):
-            return (out_dir / root.name / source.relative_to(root)).with_suffix(".wav")
-    return (out_dir / source.name).with_suffix(".wav")
+            target = (out_dir / root.name / source.relative_to(root)).with_suffix(".wav")
+            break
+    candidate, number = target, 1
+    while candidate in taken:
+        number += 1
+        candidate = target.with_name(f"{target.stem}-{number}.wav")
+    taken.add(candidate)
+    return candidate
 
 
 def invert_file(vocoder, source: Path, max_duration: float | None) -> np.ndarray:  # noqa: ANN001
@@ -107,11 +117,11 @@ def process_files(
         return 2
     out_dir = Path(args.out)
     failures: list[tuple[Path, str]] = []
-    written = 0
+    written, taken = 0, set()
     for source in tqdm(files, desc=task, unit="file", disable=args.quiet):
         try:
             waveform = process(model, source)
-            save_audio(_output_path(source, inputs, out_dir), waveform, model.sampling_rate)
+            save_audio(_output_path(source, inputs, out_dir, taken), waveform, model.sampling_rate)
             written += 1
         except (ValueError, OSError) as error:
             failures.append((source, str(error)))

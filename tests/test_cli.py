@@ -210,3 +210,13 @@ def test_max_files_applies_to_each_folder(tmp_path) -> None:
         "b/0.wav",
         "b/1.wav",
     ]
+
+
+def test_inputs_that_map_to_one_output_name_all_get_written(tmp_path, saved_vocoder) -> None:
+    """x.wav beside x.flac, and two named files called x.wav: four inputs, four outputs, nothing overwritten."""
+    for name in ("a/x.wav", "a/x.flac", "b/x.wav", "c/x.wav"):
+        save_audio(tmp_path / name, synthetic_melody(16000, 0.5), 16000)
+    inputs = [str(tmp_path / "a"), str(tmp_path / "b" / "x.wav"), str(tmp_path / "c" / "x.wav")]
+    assert main(["invert", *inputs, "--model", str(saved_vocoder), "--out", str(tmp_path / "out")]) == 0
+    written = sorted(path.relative_to(tmp_path / "out").as_posix() for path in (tmp_path / "out").rglob("*.wav"))
+    assert written == ["a/x-2.wav", "a/x.wav", "x-2.wav", "x.wav"]
