@@ -160,7 +160,7 @@ def read_recordings(
     """`path → (audio, rate)` for the audio files named or found in folders, the first `max_files` of each input;
     unreadable and silent files (whose scores would mean nothing and skew the means) are reported and left out."""
     recordings = {}
-    paths = [path for item in inputs for path in find_files([Path(item)], AUDIO_EXTENSIONS)[:max_files]]
+    paths = [path for item in inputs for path in find_files(item, AUDIO_EXTENSIONS)[:max_files]]
     for path in paths:
         try:
             audio, rate = load_audio(path, max_duration=max_duration)

@@ -23,9 +23,11 @@ def split_folder(folder: Path, heldout: Path, every: int) -> tuple[int, int]:
     """Move the held-out files of one folder; returns (files left for training, files held out)."""
     heldout.mkdir(parents=True, exist_ok=True)
     audio = sorted(path for path in folder.iterdir() if path.suffix.lower() in AUDIO_EXTENSIONS)
-    # Count positions over training and held-out files together, so a rerun picks the same files.
-    everything = sorted({path.name for path in audio} | {path.name for path in heldout.iterdir()})
-    chosen = set(everything[every - 1 :: every])
+    held_before = {path.name for path in heldout.iterdir()}
+    # Count positions over training and held-out files together, so a rerun picks the same files; whatever was held
+    # out before stays held out even if new files shifted the positions.
+    everything = sorted({path.name for path in audio} | held_before)
+    chosen = set(everything[every - 1 :: every]) | held_before
     for path in audio:
         if path.name in chosen:
             path.replace(heldout / path.name)
