@@ -15,7 +15,7 @@ class _MelToWaveform(torch.nn.Module):
 
     def __init__(self, vocoder: MelGANVocoder) -> None:
         super().__init__()
-        self.generator = vocoder.inference_generator(torch.float32)
+        self.generator = vocoder.inference_generator()
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.generator(mel, return_dict=False)[0]

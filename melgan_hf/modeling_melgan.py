@@ -193,6 +193,20 @@ class MelGANGenerator(MelGANPreTrainedModel):
         self.apply_weight_norm()
         self.post_init()
 
+    @property
+    def receptive_field_frames(self) -> int:
+        """
+        How many mel frames on either side can change an output sample (rounded up): the k7 convs reach 3 steps, a
+        transposed conv 1 input step, a residual stack the sum of its dilations, each at its own sample rate.
+        """
+        ratios, dilations = self.config.upsample_ratios, sum(3**layer for layer in range(self.config.n_residual_layers))
+        reach, rate = 3.0, 1  # conv_pre, in frames
+        for ratio in ratios:
+            reach += 1 / rate  # the transposed conv: inputs j - 1 and j
+            rate *= ratio
+            reach += dilations / rate
+        return math.ceil(reach + 3 / rate)  # conv_post
+
     def forward(
         self,
         input_features: torch.Tensor,

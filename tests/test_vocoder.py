@@ -123,7 +123,7 @@ def test_missing_model_folder_names_it(tmp_path) -> None:
 def test_vocoder_in_a_subfolder_loads_with_its_discriminator(tmp_path, tiny_vocoder, random_mel) -> None:
     # Style-transfer repos keep their vocoder in vocoder/; its discriminator sits in vocoder/discriminator/.
     tiny_vocoder.save_pretrained(tmp_path / "vocoder")
-    loaded = MelGANVocoder.from_pretrained(tmp_path, subfolder="vocoder", load_discriminator=True)
+    loaded = MelGANVocoder.from_pretrained(tmp_path, subfolder="vocoder", load_discriminator=True, precision="fp32")
     assert loaded.discriminator is not None
     np.testing.assert_array_equal(loaded.decode(random_mel), tiny_vocoder.decode(random_mel))
 
@@ -143,18 +143,33 @@ def test_readme_python_example(saved_vocoder, tmp_path) -> None:
     assert load_audio(tmp_path / "copy.wav")[0].size == audio.size
 
 
-def test_bf16_decoding_stays_close_to_fp32(tiny_vocoder: MelGANVocoder, random_mel) -> None:
+def test_reduced_precisions_stay_close_to_fp32(tiny_vocoder: MelGANVocoder, random_mel) -> None:
     reference = tiny_vocoder.decode(random_mel)
-    tiny_vocoder.precision = "bf16"
-    fast = tiny_vocoder.decode(random_mel)
-    assert tiny_vocoder.inference_generator().dtype == torch.bfloat16 and fast.dtype == np.float32
-    assert fast.shape == reference.shape
-    relative_l2 = np.linalg.norm(fast - reference) / np.linalg.norm(reference)
-    assert 0 < relative_l2 < 2e-2  # rounded (so not fp32 in disguise), but only slightly
+    errors = {}
+    for precision in ("mixed", "bf16"):
+        tiny_vocoder.precision = precision
+        decoded = tiny_vocoder.decode(random_mel)
+        assert decoded.shape == reference.shape and decoded.dtype == np.float32
+        errors[precision] = np.linalg.norm(decoded - reference) / np.linalg.norm(reference)
+    # rounded (so not fp32 in disguise), but only slightly; fp32 in the later blocks keeps "mixed" closer
+    assert 0 < errors["mixed"] < errors["bf16"] < 2e-2
+
+
+def test_precision_picks_bf16_blocks(tiny_vocoder: MelGANVocoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    bf16, fp32 = torch.bfloat16, torch.float32
+    expected = {"fp32": (fp32,) * 4, "mixed": (bf16, bf16, fp32, fp32), "bf16": (bf16,) * 4}
+    for precision, dtypes in expected.items():
+        tiny_vocoder.precision = precision
+        assert tiny_vocoder.block_dtypes == dtypes
+        assert tiny_vocoder.fast_generator().block_dtypes == dtypes
+    tiny_vocoder.precision = "auto"
+    for native, resolved in ((True, "mixed"), (False, "fp32")):
+        monkeypatch.setattr("melgan_hf.pipelines.native_bf16", lambda device, native=native: native)
+        assert tiny_vocoder.block_dtypes == expected[resolved]
+    assert MelGANVocoder(tiny_vocoder.generator).precision == "auto"  # the default
 
 
 def test_precision_is_checked(tiny_vocoder: MelGANVocoder) -> None:
-    assert tiny_vocoder.inference_dtype == torch.float32  # the default: bf16 is opt-in
     tiny_vocoder.precision = "fp16"
-    with pytest.raises(ValueError, match="precision must be 'fp32' or 'bf16'"):
+    with pytest.raises(ValueError, match="precision must be one of 'auto', 'fp32', 'mixed', 'bf16', got 'fp16'"):
         tiny_vocoder.decode(np.zeros((10, 80), dtype=np.float32))
