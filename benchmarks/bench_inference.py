@@ -5,10 +5,14 @@ the default config), each row against the baseline measured here.
     python benchmarks/bench_inference.py [--threads 2] [--seconds 10] [--repeats 5] [--model FOLDER] [--audio FILE]
 
 Baseline: the generator as trained (weight norm active, eager PyTorch, fp32, `torch.no_grad()`, one call), which is
-what the original MelGAN code runs. Rows: our `MelGANVocoder.decode` (the path the pipelines, CLI and app use), its
-opt-in bf16 precision, and onnxruntime on `melgan-hf export`'s graph, each with its output difference from the
-baseline (relative L2, log-mel L1, PESQ-wb against the baseline's output). Without --model the weights are a fresh
-default-config generator (speed only); give trained weights and a speech recording (--audio) to judge the outputs.
+what the original MelGAN code runs. Rows: our `MelGANVocoder.decode` (the path the pipelines, CLI and app use) with
+its default precision ("auto"), each explicit precision, `compile=True`, and onnxruntime on `melgan-hf export`'s
+graph, each with its output difference from the baseline (relative L2, log-mel L1, PESQ-wb against the baseline's
+output). Without --model the weights are a fresh default-config generator (speed only); give trained weights and a
+speech recording (--audio) to judge the outputs.
+
+Timing: one warm-up call per row (the compiled row's compile time is printed apart), then `--repeats` rounds that
+call every row once each, best time per row: rows share whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -31,15 +35,17 @@ from melgan_hf.audio import load_audio, resample, synthetic_melody  # noqa: E402
 from melgan_hf.pipelines import audio_to_mel  # noqa: E402
 
 
-def best_time(function: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
-    """Fastest of `repeats` calls after one warm-up: the least disturbed by other work on the machine."""
-    output = function()
-    times = []
+def best_times(functions: list[Callable[[], np.ndarray]], repeats: int) -> list[tuple[float, np.ndarray]]:
+    """Fastest of `repeats` calls per function, the functions taking turns (so drifts in the machine's speed hit
+    all of them alike), after one warm-up call each."""
+    outputs = [function() for function in functions]
+    best = [float("inf")] * len(functions)
     for _ in range(repeats):
-        start = time.perf_counter()
-        output = function()
-        times.append(time.perf_counter() - start)
-    return min(times), output
+        for index, function in enumerate(functions):
+            start = time.perf_counter()
+            outputs[index] = function()
+            best[index] = min(best[index], time.perf_counter() - start)
+    return list(zip(best, outputs, strict=True))
 
 
 def pesq_against(reference: np.ndarray, output: np.ndarray, rate: int) -> str:
@@ -83,12 +89,24 @@ def main() -> None:
         with torch.no_grad():
             return trained(mel.unsqueeze(0), return_dict=False)[0][0].numpy()
 
-    bf16_vocoder = MelGANVocoder(vocoder.generator, vocoder.feature_extractor, precision="bf16")
-    rows: list[tuple[str, Callable[[], np.ndarray]]] = [
-        ("baseline: weight norm, eager, no_grad", baseline),
-        ("MelGANVocoder.decode (default, fp32)", lambda: vocoder.decode(mel)),
-        ("MelGANVocoder.decode, precision=bf16", lambda: bf16_vocoder.decode(mel)),
-    ]
+    def variant(**settings: object) -> MelGANVocoder:
+        return MelGANVocoder(vocoder.generator, vocoder.feature_extractor, **settings)
+
+    default_dtypes = "/".join("bf16" if dtype == torch.bfloat16 else "fp32" for dtype in vocoder.block_dtypes)
+    variants = {
+        f"decode, default (auto: {default_dtypes})": vocoder,
+        **{f"decode, precision={precision}": variant(precision=precision) for precision in ("fp32", "mixed", "bf16")},
+    }
+    rows: list[tuple[str, Callable[[], np.ndarray]]] = [("baseline: weight norm, eager, no_grad", baseline)]
+    rows += [(name, lambda v=v: v.decode(mel)) for name, v in variants.items()]
+    compiled = variant(compile=True)
+    start = time.perf_counter()
+    try:
+        compiled.decode(mel)
+        print(f"compile=True: first decode (compiling) took {time.perf_counter() - start:.1f} s")
+        rows.append(("decode, default, compile=True", lambda: compiled.decode(mel)))
+    except Exception as error:  # no C++ compiler, unsupported platform: a row less, not a failed benchmark
+        print(f"compile=True unavailable here ({type(error).__name__}: {error}); no compiled row")
     try:
         import onnxruntime
 
@@ -103,11 +121,8 @@ def main() -> None:
     except ImportError:
         print("onnx/onnxruntime not installed: no ONNX row (pip install 'melgan-hf[export]')")
 
-    results = []
-    for name, function in rows:
-        seconds, output = best_time(function, args.repeats)
-        results.append((name, seconds, output))
-        print(f"measured {name}: {seconds:.3f} s", flush=True)
+    timed = best_times([function for _, function in rows], args.repeats)
+    results = [(name, seconds, output) for (name, _), (seconds, output) in zip(rows, timed, strict=True)]
 
     reference = results[0][2]
     features = vocoder.feature_extractor
@@ -118,7 +133,7 @@ def main() -> None:
         f" input: {args.audio or 'synthetic melody'}"
     )
     header = (
-        f"| {'path':38} | {'time (s)':>8} | {'× real time':>11} | {'speed-up':>8} | {'rel. L2 error':>13}"
+        f"| {'path':40} | {'time (s)':>8} | {'× real time':>11} | {'speed-up':>8} | {'rel. L2 error':>13}"
         f" | {'log-mel L1 diff':>15} | {'PESQ-wb vs baseline':>19} |"
     )
     print(header)
@@ -128,7 +143,7 @@ def main() -> None:
         relative_l2 = float(np.linalg.norm(output - reference) / max(np.linalg.norm(reference), 1e-12))
         mel_difference = float(np.abs(features(output, sampling_rate=rate)["input_features"][0] - reference_mel).mean())
         print(
-            f"| {name:38} | {seconds:8.3f} | {audio_seconds / seconds:10.1f}× | {results[0][1] / seconds:7.2f}×"
+            f"| {name:40} | {seconds:8.3f} | {audio_seconds / seconds:10.1f}× | {results[0][1] / seconds:7.2f}×"
             f" | {relative_l2:13.2e} | {mel_difference:15.5f} | {pesq_against(reference, output, rate):>19} |"
         )
     fastest = min(results[1:], key=lambda row: row[1])
