@@ -33,21 +33,23 @@ def torch_device(device: str | None) -> Any:
     return parsed
 
 
-def load_vocoder(model: str, preset: str, device: str | None):  # noqa: ANN201 - returns either vocoder class
+def load_vocoder(model: str, preset: str, device: str | None, precision: str = "auto", compile: bool = False):  # noqa: ANN201 - either vocoder class
     """A `MelGANVocoder` from a folder or Hub id, or the Griffin-Lim baseline for `--model griffin-lim`."""
     from .feature_extraction_melgan import MelGANFeatureExtractor
     from .pipelines import GriffinLimVocoder, MelGANVocoder
 
     if model == GRIFFIN_LIM:
         return GriffinLimVocoder(MelGANFeatureExtractor.from_preset(preset))
-    return MelGANVocoder.from_pretrained(model, device=torch_device(device))
+    return MelGANVocoder.from_pretrained(model, device=torch_device(device), precision=precision, compile=compile)
 
 
-def load_style_pipeline(model: str, device: str | None):  # noqa: ANN201 - a StyleTransferPipeline (lazy import)
+def load_style_pipeline(model: str, device: str | None, precision: str = "auto", compile: bool = False):  # noqa: ANN201
     """A `StyleTransferPipeline` (style model, its features and its vocoder) from a folder or Hub id."""
     from .pipelines import StyleTransferPipeline
 
-    return StyleTransferPipeline.from_pretrained(model, device=torch_device(device))
+    return StyleTransferPipeline.from_pretrained(
+        model, device=torch_device(device), precision=precision, compile=compile
+    )
 
 
 def _output_path(source: Path, roots: list[Path], out_dir: Path, taken: set[Path]) -> Path:
@@ -138,7 +140,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
         task="invert",
         extensions=(*AUDIO_EXTENSIONS, ".npy"),
         what="audio or .npy files",
-        load=lambda: load_vocoder(args.model, args.preset, args.device),
+        load=lambda: load_vocoder(args.model, args.preset, args.device, args.precision, args.compile),
         process=lambda vocoder, source: invert_file(vocoder, source, args.max_duration),
     )
 
@@ -149,7 +151,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         task="convert",
         extensions=AUDIO_EXTENSIONS,
         what="audio files",
-        load=lambda: load_style_pipeline(args.model, args.device),
+        load=lambda: load_style_pipeline(args.model, args.device, args.precision, args.compile),
         process=lambda pipeline, source: convert_file(pipeline, source, args.max_duration),
     )
 
@@ -180,7 +182,7 @@ def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
         print(f"error: no readable audio files in {', '.join(args.data)}", file=sys.stderr)
         return 2
     try:
-        vocoder = load_vocoder(args.model, args.preset, args.device)
+        vocoder = load_vocoder(args.model, args.preset, args.device, args.precision, args.compile)
     except (OSError, ValueError) as error:
         print(f"error: cannot load model {args.model!r}: {error}", file=sys.stderr)
         return 2
@@ -212,7 +214,7 @@ def cmd_evaluate_convert(args: argparse.Namespace) -> int:
         print(f"error: no readable audio files in {missing}", file=sys.stderr)
         return 2
     try:
-        pipeline = load_style_pipeline(args.model, args.device)
+        pipeline = load_style_pipeline(args.model, args.device, args.precision, args.compile)
     except (OSError, ValueError) as error:
         print(f"error: cannot load model {args.model!r}: {error}", file=sys.stderr)
         return 2
@@ -293,7 +295,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    vocoder = load_vocoder(args.model, args.preset, args.device)
+    vocoder = load_vocoder(args.model, args.preset, args.device, args.precision, args.compile)
     source = synthetic_melody(vocoder.sampling_rate, DEMO_SECONDS)
     output, rate = vocoder(source, vocoder.sampling_rate)
     out_dir = Path(args.out)
@@ -318,6 +320,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_device_option(command: argparse.ArgumentParser) -> None:
         command.add_argument("--device", default=None, help="torch device, e.g. cuda or cpu (default: cpu)")
+        command.add_argument(
+            "--precision",
+            choices=["auto", "fp32", "mixed", "bf16"],
+            default="auto",
+            help="what the vocoder computes in (MelGANVocoder.block_dtypes): 'auto' is 'mixed' (bf16 where it is"
+            " fast and harmless) on CPUs with native bf16, else 'fp32' (default: %(default)s)",
+        )
+        command.add_argument(
+            "--compile",
+            action="store_true",
+            help="torch.compile the vocoder: ~1.2x faster decoding after a one-off compile of 10-30 s; for long or"
+            " many inputs",
+        )
 
     def add_model_options(command: argparse.ArgumentParser, model_required: bool) -> None:
         command.add_argument(

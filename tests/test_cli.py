@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from melgan_hf import StyleTransferPipeline, load_audio
+from melgan_hf import MelGANVocoder, StyleTransferPipeline, load_audio
 from melgan_hf.audio import save_audio, synthetic_melody
 from melgan_hf.cli import build_parser, main
 from tests.conftest import sine
@@ -61,6 +61,19 @@ def test_npy_mels_are_decoded_and_bad_ones_skipped(tmp_path, saved_vocoder, rand
     assert "objects.npy" in err
 
 
+def test_precision_option_reaches_the_vocoder(tmp_path, saved_vocoder, random_mel) -> None:
+    np.save(tmp_path / "mel.npy", random_mel)
+    written = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        args = ["invert", str(tmp_path / "mel.npy"), "--model", str(saved_vocoder), "--out", str(out), "--quiet"]
+        assert main([*args, "--precision", precision]) == 0
+        written[precision] = load_audio(out / "mel.wav")[0]
+    expected = MelGANVocoder.from_pretrained(saved_vocoder, precision="fp32").decode(random_mel)
+    np.testing.assert_allclose(written["fp32"], expected, atol=1e-4)  # 16-bit files: within a step
+    assert np.abs(written["bf16"] - written["fp32"]).max() > 1e-4  # a different computation reached the file
+
+
 def test_griffin_lim_baseline_and_missing_inputs(tmp_path, capsys) -> None:
     sf.write(tmp_path / "tone.wav", sine(440.0, 0.3), 22050)
     out = tmp_path / "gl"
@@ -92,7 +105,11 @@ def test_help_documents_every_option(command: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
     assert exit_info.value.code == 0
-    expected = {"": ["invert", "demo"], "invert": ["--model", "--out", "--strict", ".npy"], "demo": ["--out"]}
+    expected = {
+        "": ["invert", "demo"],
+        "invert": ["--model", "--out", "--strict", ".npy", "--precision", "--compile"],
+        "demo": ["--out"],
+    }
     output = capsys.readouterr().out
     for word in expected["".join(command)]:
         assert word in output
