@@ -92,9 +92,9 @@ def main() -> None:
     def variant(**settings: object) -> MelGANVocoder:
         return MelGANVocoder(vocoder.generator, vocoder.feature_extractor, **settings)
 
-    default_dtypes = "/".join("bf16" if dtype == torch.bfloat16 else "fp32" for dtype in vocoder.block_dtypes)
+    resolved = {0: "fp32", len(vocoder.block_dtypes): "bf16"}.get(vocoder.block_dtypes.count(torch.bfloat16), "mixed")
     variants = {
-        f"decode, default (auto: {default_dtypes})": vocoder,
+        f"decode, default (auto = {resolved})": vocoder,
         **{f"decode, precision={precision}": variant(precision=precision) for precision in ("fp32", "mixed", "bf16")},
     }
     rows: list[tuple[str, Callable[[], np.ndarray]]] = [("baseline: weight norm, eager, no_grad", baseline)]
