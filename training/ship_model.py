@@ -63,17 +63,18 @@ def main() -> None:
     trained = Path(args.trained)
     is_converter = (trained / "vocoder").is_dir()
     if is_converter:
-        model = StyleTransferPipeline.from_pretrained(trained)
+        # fp32 decoding: the comparison must see the weights' rounding, not bf16 compute's
+        model = StyleTransferPipeline.from_pretrained(trained, precision="fp32")
         if args.vocoder:
-            model = StyleTransferPipeline(model.model, MelGANVocoder.from_pretrained(args.vocoder))
+            model = StyleTransferPipeline(model.model, MelGANVocoder.from_pretrained(args.vocoder, precision="fp32"))
         rounded = StyleTransferPipeline(
             fp16_rounded(model.model),
-            MelGANVocoder(fp16_rounded(model.vocoder.generator), model.vocoder.feature_extractor),
+            MelGANVocoder(fp16_rounded(model.vocoder.generator), model.vocoder.feature_extractor, precision="fp32"),
             model.feature_extractor,
         )
     else:
-        model = MelGANVocoder.from_pretrained(trained, load_discriminator=args.keep_discriminator)
-        rounded = MelGANVocoder(fp16_rounded(model.generator), model.feature_extractor)
+        model = MelGANVocoder.from_pretrained(trained, load_discriminator=args.keep_discriminator, precision="fp32")
+        rounded = MelGANVocoder(fp16_rounded(model.generator), model.feature_extractor, precision="fp32")
     mel_change, sample_change = output_difference(model, rounded)
     half = mel_change <= args.tolerance
     print(f"fp16 weights change the output by {mel_change:.5f} log-mel L1 (largest sample change {sample_change:.2e})")
