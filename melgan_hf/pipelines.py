@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -255,16 +256,26 @@ class MelGANVocoder(_Vocoder):
         decoding (no seams) while memory stays bounded by the chunk size.
         """
         batch, batched = _as_mel_batch(mel, self.config.num_mel_bins)
-        generator = self.fast_generator()
         hop, frames = self.config.hop_length, batch.shape[1]
         waveforms = np.empty((batch.shape[0], frames * hop), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, frames, self.chunk_frames):
                 end = min(frames, start + self.chunk_frames)
                 left, right = max(0, start - self.context_frames), min(frames, end + self.context_frames)
-                piece = generator(batch[:, left:right].to(self.device)).cpu().numpy()
+                piece = self._generate(batch[:, left:right].to(self.device)).cpu().numpy()
                 waveforms[:, start * hop : end * hop] = piece[:, (start - left) * hop : (end - left) * hop]
         return waveforms if batched else waveforms[0]
+
+    def _generate(self, mel: torch.Tensor) -> torch.Tensor:
+        """The fast generator on one chunk; if compiling fails (no C++ compiler, say), warn and go on uncompiled."""
+        try:
+            return self.fast_generator()(mel)
+        except Exception as error:  # inputs are checked before: here, only compilation can fail
+            if not self.compile:
+                raise
+            warnings.warn(f"compile=True failed, decoding uncompiled ({type(error).__name__}: {error})", stacklevel=3)
+            self.compile = False
+            return self.fast_generator()(mel)
 
 
 class GriffinLimVocoder(_Vocoder):

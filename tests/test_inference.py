@@ -94,3 +94,19 @@ def test_compiled_decoding_equals_eager(tiny_vocoder: MelGANVocoder, random_mel:
     assert isinstance(tiny_vocoder.fast_generator()._orig_mod, MelGANInferenceGenerator)  # rebuilt, compiled
     tiny_vocoder.chunk_frames = 16  # chunks of several lengths: the compiled graph takes any length
     np.testing.assert_allclose(tiny_vocoder.decode(random_mel), eager, rtol=0, atol=1e-5)
+
+
+def test_a_failed_compile_warns_and_decodes_uncompiled(tiny_vocoder, random_mel, monkeypatch) -> None:
+    def broken_compile(module: torch.nn.Module, **options: object):
+        def fail(mel: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("no C++ compiler found")
+
+        return fail
+
+    expected = tiny_vocoder.decode(random_mel)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    tiny_vocoder.compile = True
+    with pytest.warns(UserWarning, match="compile=True failed, decoding uncompiled.*no C\\+\\+ compiler found"):
+        decoded = tiny_vocoder.decode(random_mel)
+    np.testing.assert_array_equal(decoded, expected)
+    assert tiny_vocoder.compile is False
