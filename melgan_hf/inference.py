@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from .modeling_melgan import MelGANGenerator
+from .modeling_melgan import MelGANGenerator, reflect_pad
 
 CHANNELS_LAST = torch.channels_last
 
@@ -40,13 +40,6 @@ class _Conv(nn.Module):
         return functional.conv2d(
             hidden_states.to(self.weight.dtype), self.weight, self.bias, dilation=(1, self.dilation)
         )
-
-
-def _reflect_pad(hidden_states: torch.Tensor, pad: int) -> torch.Tensor:
-    """Reflect-pad the time axis (the last one) by concatenation; inputs are longer than `pad` (`min_frames`)."""
-    return torch.cat(
-        [hidden_states[..., 1 : pad + 1].flip(-1), hidden_states, hidden_states[..., -pad - 1 : -1].flip(-1)], dim=-1
-    )
 
 
 class _PolyphaseUpsample(nn.Module):
@@ -119,17 +112,17 @@ class MelGANInferenceGenerator(nn.Module):
         if frames < self.min_frames:  # as MelGANGenerator: edge-extend, cut the output back below
             hidden_states = functional.pad(hidden_states, (0, self.min_frames - frames), mode="replicate")
         hidden_states = hidden_states.unsqueeze(2).contiguous(memory_format=CHANNELS_LAST)
-        hidden_states = self.conv_pre(_reflect_pad(hidden_states, 3))
+        hidden_states = self.conv_pre(reflect_pad(hidden_states, 3))
         for upsample, residual_stack in zip(self.upsamples, self.residual_stacks, strict=True):
             hidden_states = upsample(functional.leaky_relu(hidden_states, slope))
             for conv_dilated, conv_pointwise, shortcut in residual_stack:
                 residual = functional.leaky_relu(hidden_states, slope)
-                residual = conv_dilated(_reflect_pad(residual, conv_dilated.dilation))
+                residual = conv_dilated(reflect_pad(residual, conv_dilated.dilation))
                 residual = conv_pointwise(functional.leaky_relu(residual, slope))
                 # summed in fp32: a bf16 sum rounds once more per block (held-out speech: log-mel L1 ≤ 0.018, not 0.015)
                 hidden_states = shortcut(hidden_states).float() + residual.float()
         hidden_states = functional.leaky_relu(hidden_states.float(), slope)
-        waveforms = torch.tanh(self.conv_post(_reflect_pad(hidden_states, 3)))
+        waveforms = torch.tanh(self.conv_post(reflect_pad(hidden_states, 3)))
         return waveforms.reshape(waveforms.shape[0], -1)[:, : frames * self.hop_length]
 
 

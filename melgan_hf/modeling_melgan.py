@@ -32,9 +32,15 @@ class ReflectConv1d(nn.Conv1d):
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         pad = self.padding[0]
         if 0 < pad < input.shape[-1]:  # shorter inputs: F.pad raises its own clear error
-            padded = torch.cat([input[..., 1 : pad + 1].flip(-1), input, input[..., -pad - 1 : -1].flip(-1)], dim=-1)
+            padded = reflect_pad(input, pad)
             return nn.functional.conv1d(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
         return super()._conv_forward(input, weight, bias)
+
+
+def reflect_pad(hidden_states: torch.Tensor, pad: int) -> torch.Tensor:
+    """Reflect-pad the last (time) axis by `pad < length` samples, by concatenation (see `ReflectConv1d`)."""
+    mirrored_start, mirrored_end = hidden_states[..., 1 : pad + 1].flip(-1), hidden_states[..., -pad - 1 : -1].flip(-1)
+    return torch.cat([mirrored_start, hidden_states, mirrored_end], dim=-1)
 
 
 def _weight_norm_layers(module: nn.Module) -> list[nn.Module]:
