@@ -99,7 +99,7 @@ LOADER = textwrap.dedent(
             report["auto_feature_extractor"] = qualname(features)
             report["auto_feature_extractor_dict"] = features.to_dict()
             report["config_path"] = cached_file(job["repo_id"], "config.json")
-        vocoder = MelGANVocoder.from_pretrained(job["repo_id"], load_discriminator=True)
+        vocoder = MelGANVocoder.from_pretrained(job["repo_id"], load_discriminator=True, precision="fp32")
         np.save(out / "audio.npy", vocoder.decode(np.load(job["mel"])))
         save_state(vocoder.generator, "generator")
         save_state(vocoder.discriminator, "discriminator")
@@ -203,7 +203,9 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory, tiny_config: MelGANCon
     """
     workdir = tmp_path_factory.mktemp("offline")
     torch.manual_seed(0)
-    vocoder = MelGANVocoder(MelGANGenerator(tiny_config), discriminator=MelGANDiscriminator(tiny_config))
+    vocoder = MelGANVocoder(
+        MelGANGenerator(tiny_config), discriminator=MelGANDiscriminator(tiny_config), precision="fp32"
+    )
     vocoder.save_pretrained(workdir / "saved")
     hf_home = workdir / "hf_home"
     snapshot = prefill_hub_cache(hf_home, CACHED_REPO, workdir / "saved", commit="0123456789abcdef" * 2 + "01234567")
