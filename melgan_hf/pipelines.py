@@ -190,6 +190,16 @@ class MelGANVocoder(_Vocoder):
         return _push_folder(self.save_pretrained, repo_id, "Upload MelGAN vocoder", model_card, **kwargs)
 
     @property
+    def resolved_precision(self) -> str:
+        """`precision` with "auto" resolved for this device (see `block_dtypes`)."""
+        choices = ("auto", "fp32", "mixed", "bf16")
+        if self.precision not in choices:
+            raise ValueError(f"precision must be one of {', '.join(map(repr, choices))}, got {self.precision!r}.")
+        if self.precision == "auto":
+            return "mixed" if native_bf16(self.device) else "fp32"
+        return self.precision
+
+    @property
     def block_dtypes(self) -> tuple[torch.dtype, ...]:
         """
         The dtype each upsampling block of the generator computes in, from `precision`:
@@ -203,14 +213,8 @@ class MelGANVocoder(_Vocoder):
           mean 0.11; PESQ-wb down to 4.13).
         - "auto" (default): "mixed" on CPUs that compute bf16 in hardware (AVX512-BF16 or AMX), else "fp32".
         """
-        choices = ("auto", "fp32", "mixed", "bf16")
-        if self.precision not in choices:
-            raise ValueError(f"precision must be one of {', '.join(map(repr, choices))}, got {self.precision!r}.")
-        precision = self.precision
-        if precision == "auto":
-            precision = "mixed" if native_bf16(self.device) else "fp32"
         blocks = len(self.config.upsample_ratios)
-        bf16_blocks = {"fp32": 0, "mixed": blocks // 2, "bf16": blocks}[precision]
+        bf16_blocks = {"fp32": 0, "mixed": blocks // 2, "bf16": blocks}[self.resolved_precision]
         return (torch.bfloat16,) * bf16_blocks + (torch.float32,) * (blocks - bf16_blocks)
 
     def inference_generator(self) -> MelGANGenerator:
@@ -258,24 +262,25 @@ class MelGANVocoder(_Vocoder):
         batch, batched = _as_mel_batch(mel, self.config.num_mel_bins)
         hop, frames = self.config.hop_length, batch.shape[1]
         waveforms = np.empty((batch.shape[0], frames * hop), dtype=np.float32)
+        generator = self.fast_generator()
         with torch.inference_mode():
             for start in range(0, frames, self.chunk_frames):
                 end = min(frames, start + self.chunk_frames)
                 left, right = max(0, start - self.context_frames), min(frames, end + self.context_frames)
-                piece = self._generate(batch[:, left:right].to(self.device)).cpu().numpy()
+                chunk = batch[:, left:right].to(self.device)
+                try:
+                    piece = generator(chunk)
+                except Exception as error:  # inputs are checked above: only compiling (no C++ compiler, say) can fail
+                    if not self.compile:
+                        raise
+                    message = f"compile=True failed, decoding uncompiled ({type(error).__name__}: {error})"
+                    warnings.warn(message, stacklevel=2)
+                    self.compile = False
+                    generator = self.fast_generator()
+                    piece = generator(chunk)
+                piece = piece.cpu().numpy()
                 waveforms[:, start * hop : end * hop] = piece[:, (start - left) * hop : (end - left) * hop]
         return waveforms if batched else waveforms[0]
-
-    def _generate(self, mel: torch.Tensor) -> torch.Tensor:
-        """The fast generator on one chunk; if compiling fails (no C++ compiler, say), warn and go on uncompiled."""
-        try:
-            return self.fast_generator()(mel)
-        except Exception as error:  # inputs are checked before: here, only compilation can fail
-            if not self.compile:
-                raise
-            warnings.warn(f"compile=True failed, decoding uncompiled ({type(error).__name__}: {error})", stacklevel=3)
-            self.compile = False
-            return self.fast_generator()(mel)
 
 
 class GriffinLimVocoder(_Vocoder):
