@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,21 @@ def reflect_pad(hidden_states: torch.Tensor, pad: int) -> torch.Tensor:
     """Reflect-pad the last (time) axis by `pad < length` samples, by concatenation (see `ReflectConv1d`)."""
     mirrored_start, mirrored_end = hidden_states[..., 1 : pad + 1].flip(-1), hidden_states[..., -pad - 1 : -1].flip(-1)
     return torch.cat([mirrored_start, hidden_states, mirrored_end], dim=-1)
+
+
+def upsampling_reach(ratios: Sequence[int], n_residual_layers: int) -> float:
+    """
+    How many input steps on either side can change an output sample of upsampling blocks with these `ratios`
+    followed by the k7 conv_post: a transposed conv reaches 1 input step, a residual stack the sum of its dilations,
+    the conv_post 3, each at its own sample rate.
+    """
+    dilations = sum(3**layer for layer in range(n_residual_layers))
+    reach, rate = 0.0, 1
+    for ratio in ratios:
+        reach += 1 / rate  # the transposed conv: inputs j - 1 and j
+        rate *= ratio
+        reach += dilations / rate
+    return reach + 3 / rate
 
 
 def _weight_norm_layers(module: nn.Module) -> list[nn.Module]:
@@ -201,17 +217,8 @@ class MelGANGenerator(MelGANPreTrainedModel):
 
     @property
     def receptive_field_frames(self) -> int:
-        """
-        How many mel frames on either side can change an output sample (rounded up): the k7 convs reach 3 steps, a
-        transposed conv 1 input step, a residual stack the sum of its dilations, each at its own sample rate.
-        """
-        ratios, dilations = self.config.upsample_ratios, sum(3**layer for layer in range(self.config.n_residual_layers))
-        reach, rate = 3.0, 1  # conv_pre, in frames
-        for ratio in ratios:
-            reach += 1 / rate  # the transposed conv: inputs j - 1 and j
-            rate *= ratio
-            reach += dilations / rate
-        return math.ceil(reach + 3 / rate)  # conv_post
+        """How many mel frames on either side can change an output sample (rounded up): conv_pre's k7 reaches 3."""
+        return math.ceil(3 + upsampling_reach(self.config.upsample_ratios, self.config.n_residual_layers))
 
     def forward(
         self,

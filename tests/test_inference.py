@@ -24,11 +24,15 @@ def folded_generator(config: MelGANConfig) -> MelGANGenerator:
     return generator.eval()
 
 
+@pytest.mark.parametrize("fused_ops", [True, False], ids=["fused ops", "standard ops"])
+@pytest.mark.parametrize("tile_frames", [1, 3, 128], ids=lambda frames: f"tiles of {frames} frames")
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_fp32_equals_the_generator_for_any_ratios_batch_and_length(name: str) -> None:
+def test_fp32_equals_the_generator_for_any_ratios_tiles_batch_and_length(
+    name: str, tile_frames: int, fused_ops: bool
+) -> None:
     config = CONFIGS[name]
     generator = folded_generator(config)
-    fast = MelGANInferenceGenerator(generator, (torch.float32,) * len(config.upsample_ratios))
+    fast = MelGANInferenceGenerator(generator, (torch.float32,) * len(config.upsample_ratios), tile_frames, fused_ops)
     for frames in (1, generator.min_frames - 1, 37):  # shorter than min_frames too: edge-extended like the generator
         mel = torch.from_numpy(np.random.default_rng(frames).uniform(-5, 0, (2, frames, 80)).astype(np.float32))
         with torch.no_grad():
@@ -36,6 +40,22 @@ def test_fp32_equals_the_generator_for_any_ratios_batch_and_length(name: str) ->
             actual = fast(mel)
         assert actual.shape == expected.shape == (2, frames * config.hop_length)
         torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_tile_halo_is_exactly_what_one_sample_reaches_in_the_tail(name: str) -> None:
+    """The tail (every block after the first, and the output conv) reaches at most `halo` samples of its input, or
+    tiles would show seams; and not much less, or tiles would compute samples only to throw them away."""
+    config = CONFIGS[name]
+    fast = MelGANInferenceGenerator(folded_generator(config), (torch.float32,) * len(config.upsample_ratios))
+    channels = config.ngf * 2 ** (len(config.upsample_ratios) - 1)
+    head_output = torch.randn(1, channels, 1, 101).contiguous(memory_format=torch.channels_last)
+    nudged = head_output.clone()
+    nudged[..., 50] += 1.0
+    with torch.no_grad():
+        change = (fast.tail(nudged, True) - fast.tail(head_output, True)).abs().reshape(101, -1).amax(dim=1)
+    reached = np.flatnonzero(change.numpy() > 0) - 50
+    assert fast.halo - 2 <= max(-reached.min(), reached.max()) <= fast.halo
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -91,17 +111,19 @@ def test_mixed_precision_on_the_shipped_vocoder_keeps_quiet_passages() -> None:
 def test_compiled_decoding_equals_eager(tiny_vocoder: MelGANVocoder, random_mel: np.ndarray) -> None:
     eager = tiny_vocoder.decode(random_mel)
     tiny_vocoder.compile = True
-    assert isinstance(tiny_vocoder.fast_generator()._orig_mod, MelGANInferenceGenerator)  # rebuilt, compiled
+    generator = tiny_vocoder.fast_generator()  # rebuilt, with its two stages compiled
+    assert isinstance(generator.head._orig_mod, torch.nn.Module) and isinstance(generator.tail._orig_mod, torch.nn.Module)
     tiny_vocoder.chunk_frames = 16  # chunks of several lengths: the compiled graph takes any length
     np.testing.assert_allclose(tiny_vocoder.decode(random_mel), eager, rtol=0, atol=1e-5)
 
 
 def test_a_failed_compile_warns_and_decodes_uncompiled(tiny_vocoder, random_mel, monkeypatch) -> None:
-    def broken_compile(module: torch.nn.Module, **options: object):
-        def fail(mel: torch.Tensor) -> torch.Tensor:
+    class FailsOnFirstCall(torch.nn.Module):  # what torch.compile returns where inductor cannot build
+        def forward(self, *inputs: object) -> torch.Tensor:
             raise RuntimeError("no C++ compiler found")
 
-        return fail
+    def broken_compile(module: torch.nn.Module, **options: object) -> torch.nn.Module:
+        return FailsOnFirstCall()
 
     expected = tiny_vocoder.decode(random_mel)
     monkeypatch.setattr(torch, "compile", broken_compile)
