@@ -14,6 +14,7 @@ summation order:
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -219,7 +220,7 @@ class MelGANInferenceGenerator(nn.Module):
         tiles = max(1, round(length / (self.tile_frames * self.first_ratio)))
         bounds = [round(index * length / tiles) for index in range(tiles + 1)]
         waveforms = torch.empty(batch, length * ratio, device=hidden_states.device)
-        for start, end in zip(bounds, bounds[1:]):
+        for start, end in itertools.pairwise(bounds):
             left, right = max(0, start - self.halo), min(length, end + self.halo)
             tile = hidden_states[..., left:right].contiguous(memory_format=CHANNELS_LAST)
             waveform = self.tail(tile, left == 0 or right == length).reshape(batch, -1)

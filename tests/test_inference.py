@@ -112,7 +112,7 @@ def test_compiled_decoding_equals_eager(tiny_vocoder: MelGANVocoder, random_mel:
     eager = tiny_vocoder.decode(random_mel)
     tiny_vocoder.compile = True
     generator = tiny_vocoder.fast_generator()  # rebuilt, with its two stages compiled
-    assert isinstance(generator.head._orig_mod, torch.nn.Module) and isinstance(generator.tail._orig_mod, torch.nn.Module)
+    assert all(isinstance(stage._orig_mod, torch.nn.Module) for stage in (generator.head, generator.tail))
     tiny_vocoder.chunk_frames = 16  # chunks of several lengths: the compiled graph takes any length
     np.testing.assert_allclose(tiny_vocoder.decode(random_mel), eager, rtol=0, atol=1e-5)
 
