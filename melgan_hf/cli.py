@@ -330,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--compile",
             action="store_true",
-            help="torch.compile the vocoder: ~1.2x faster decoding after a one-off compile of 10-30 s; for long or"
-            " many inputs",
+            help="torch.compile the vocoder (a one-off compile of 10-30 s): for GPUs; on the CPU the default"
+            " path is as fast",
         )
 
     def add_model_options(command: argparse.ArgumentParser, model_required: bool) -> None:

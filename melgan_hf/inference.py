@@ -1,14 +1,15 @@
 """
 The MelGAN generator re-laid-out for fast inference: the same function as `MelGANGenerator`, computed differently.
 
-Three changes make up the speed (benchmarks/bench_inference.py), none of which changes the fp32 result beyond
-summation order:
+What makes it fast (benchmarks/bench_inference.py); none of it changes the fp32 result beyond summation order:
 
 - activations live in channels-last `(batch, 1, time, channels)` and every conv is a 2-D conv over that layout:
   oneDNN's native format on the CPU, so no per-call reorders of the activations;
 - each `ConvTranspose1d(kernel 2r, stride r)` becomes a kernel-2 conv with `r × out_channels` outputs, one group
   per output phase (polyphase form); in channels-last memory its output already *is* the upsampled signal, so the
   interleaving is a free reshape. PyTorch's CPU transposed conv ran at a quarter of the speed of a plain conv;
+- after the first upsampling block the signal is computed in tiles that stay in cache (`MelGANInferenceGenerator`);
+- on x86 CPUs each conv runs with its activation or residual sum as one oneDNN call, on weights reordered once;
 - precision per upsampling block, so bf16 can go where it is fast and harmless (see `block_dtypes`).
 """
 
@@ -25,8 +26,12 @@ from .modeling_melgan import MelGANGenerator, MelGANUpsampleBlock, reflect_pad, 
 
 CHANNELS_LAST = torch.channels_last
 
-
-_FUSED_CONV = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+# oneDNN's fused conv ops (what inductor emits on x86 CPUs); elsewhere the standard ops compute the same
+_FUSED_CONV = (
+    torch.backends.mkldnn.is_available()
+    and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+    and torch.backends.cpu.get_cpu_capability().startswith("AVX")
+)
 
 
 class _Conv(nn.Module):

@@ -207,10 +207,11 @@ class MelGANVocoder(_Vocoder):
         - "fp32": fp32 throughout; equals the generator up to summation order (relative L2 ~1e-7).
         - "mixed": bf16 in the first half of the upsampling blocks (wide channels, most of the FLOPs, where bf16
           runs ~2× faster than fp32), fp32 in the rest and the first and last convs. The later blocks stay fp32
-          because their rounding shows as a noise floor in quiet passages. Against fp32, on 19 held-out speech files
-          through the shipped vocoder-16k: log-mel L1 ≤ 0.015 (mean 0.009), relative L2 ≤ 8.2e-3, PESQ-wb ≥ 4.63.
-        - "bf16": bf16 in every block: fastest, but noisier in quiet passages (same files: log-mel L1 up to 0.32,
-          mean 0.11; PESQ-wb down to 4.13).
+          because their rounding shows as a noise floor in quiet passages. Against the trained generator, on 22
+          held-out files (speech, piano, strings) through the shipped vocoder-16k: relative L2 ≤ 9.9e-3 (mean
+          7.4e-3), log-mel L1 ≤ 0.012 (mean 0.009), PESQ-wb ≥ 4.62 (benchmarks/bench_fidelity.py).
+        - "bf16": bf16 in every block: fastest, but noisier in quiet passages (same files: relative L2 up to
+          1.9e-2, log-mel L1 up to 0.15, PESQ-wb down to 4.27).
         - "auto" (default): "mixed" on CPUs that compute bf16 in hardware (AVX512-BF16 or AMX), else "fp32".
         """
         blocks = len(self.config.upsample_ratios)
@@ -233,9 +234,10 @@ class MelGANVocoder(_Vocoder):
     def fast_generator(self) -> torch.nn.Module:
         """
         What `decode` runs: the folded generator in the fast layout (`MelGANInferenceGenerator`) with
-        `block_dtypes`, and, with `compile=True`, through `torch.compile` (inductor with weight freezing, dynamic
-        length), which fuses the activations and paddings into the convs: ~1.2× faster again, after a one-off
-        compile of 10-30 s per process (cached on disk by inductor across runs). Rebuilt when the settings change.
+        `block_dtypes`. With `compile=True` its two stages go through `torch.compile` (inductor with weight
+        freezing, dynamic length) as standard ops, for inductor to fuse: meant for GPUs, where nothing else fuses
+        them. On the CPU the eager path already runs fused oneDNN ops, and compiling (10-30 s per process) was no
+        faster in benchmarks/bench_inference.py. Rebuilt when the settings change.
         """
         key = (self.block_dtypes, self.compile, self.device)
         if self._fast_generator is None or self._fast_generator[0] != key:
