@@ -54,8 +54,12 @@ class _Conv(nn.Module):
         self.register_buffer("weight", weight.detach().unsqueeze(2).to(dtype).contiguous())
         self.register_buffer("bias", bias.detach().to(dtype) if bias is not None else None)
         self.dilation, self.reflect_padding, self.zero_padding = dilation, reflect_padding, zero_padding
-        self.fused = fused and _FUSED_CONV
-        self._packed_weight: torch.Tensor | None = None  # oneDNN's blocked layout, made on the first fused call
+        # fused ops take the weight in oneDNN's blocked layout, reordered here once rather than on every call
+        self.packed_weight = None
+        if fused and _FUSED_CONV and self.weight.device.type == "cpu":
+            geometry = ([0, reflect_padding or zero_padding], [1, 1], [1, dilation], 1)
+            size_hint = [1, self.weight.shape[1], 1, 4096]  # any input length works with the packed weight
+            self.packed_weight = torch.ops.mkldnn._reorder_convolution_weight(self.weight, *geometry, size_hint)
 
     @classmethod
     def of(cls, layer: nn.Conv1d, dtype: torch.dtype, fused: bool) -> _Conv:
@@ -72,10 +76,10 @@ class _Conv(nn.Module):
         add_to: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """
-        The conv, then `leaky_relu(slope)` or `add_to += ` (in place): one oneDNN call on the CPU, which saves a
-        pass over memory per activation and sum. Away from the signal's edges (`at_edges=False`, a tile's halo)
-        reflect padding becomes zero padding: it only changes samples that are discarded, and oneDNN pads zeros
-        for free where a reflection costs a copy.
+        The conv, then `leaky_relu(slope)` or `add_to += ` (in place): with `packed_weight`, one oneDNN call on
+        the CPU, which saves a pass over memory per activation and sum. Away from the signal's edges
+        (`at_edges=False`, a tile's halo) reflect padding becomes zero padding: it only changes samples that are
+        discarded, and oneDNN pads zeros for free where a reflection costs a copy.
         """
         hidden_states = hidden_states.to(self.weight.dtype)
         padding = self.zero_padding
@@ -83,12 +87,9 @@ class _Conv(nn.Module):
             hidden_states = reflect_pad(hidden_states, self.reflect_padding)
         elif self.reflect_padding:
             padding = self.reflect_padding
-        if self.fused and hidden_states.device.type == "cpu":
+        if self.packed_weight is not None and hidden_states.device.type == "cpu":
             geometry = ([0, padding], [1, 1], [1, self.dilation], 1)
-            if self._packed_weight is None:  # else every call reorders the weight
-                size = list(hidden_states.shape)
-                self._packed_weight = torch.ops.mkldnn._reorder_convolution_weight(self.weight, *geometry, size)
-            arguments = (hidden_states, self._packed_weight, self.bias, *geometry)
+            arguments = (hidden_states, self.packed_weight, self.bias, *geometry)
             if add_to is not None:
                 return torch.ops.mkldnn._convolution_pointwise_.binary(add_to, *arguments, "add", 1.0, None, [], None)
             attribute, scalars = ("leaky_relu", [slope]) if slope is not None else ("none", [])

@@ -235,14 +235,13 @@ class MelGANVocoder(_Vocoder):
         """
         What `decode` runs: the folded generator in the fast layout (`MelGANInferenceGenerator`) with
         `block_dtypes`. With `compile=True` its two stages go through `torch.compile` (inductor with weight
-        freezing, dynamic length) as standard ops, for inductor to fuse: meant for GPUs, where nothing else fuses
-        them. On the CPU the eager path already runs fused oneDNN ops, and compiling (10-30 s per process) was no
-        faster in benchmarks/bench_inference.py. Rebuilt when the settings change.
+        freezing, dynamic length), which fuses the elementwise ops: meant for GPUs, where the convs run as
+        standard ops. On the CPU the eager path already runs fused oneDNN ops, and compiling (10-30 s per process)
+        was no faster in benchmarks/bench_inference.py. Rebuilt when the settings change.
         """
         key = (self.block_dtypes, self.compile, self.device)
         if self._fast_generator is None or self._fast_generator[0] != key:
-            folded = self.inference_generator()
-            module = MelGANInferenceGenerator(folded, self.block_dtypes, fused_ops=not self.compile).to(self.device)
+            module = MelGANInferenceGenerator(self.inference_generator(), self.block_dtypes).to(self.device)
             if self.compile:
                 options = {"dynamic": True, "options": {"freezing": True}}
                 module.head, module.tail = (torch.compile(stage, **options) for stage in (module.head, module.tail))
