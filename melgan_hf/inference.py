@@ -54,12 +54,24 @@ class _Conv(nn.Module):
         self.register_buffer("weight", weight.detach().unsqueeze(2).to(dtype).contiguous())
         self.register_buffer("bias", bias.detach().to(dtype) if bias is not None else None)
         self.dilation, self.reflect_padding, self.zero_padding = dilation, reflect_padding, zero_padding
-        # fused ops take the weight in oneDNN's blocked layout, reordered here once rather than on every call
-        self.packed_weight = None
-        if fused and _FUSED_CONV and self.weight.device.type == "cpu":
-            geometry = ([0, reflect_padding or zero_padding], [1, 1], [1, dilation], 1)
-            size_hint = [1, self.weight.shape[1], 1, 4096]  # any input length works with the packed weight
-            self.packed_weight = torch.ops.mkldnn._reorder_convolution_weight(self.weight, *geometry, size_hint)
+        self.fused = fused and _FUSED_CONV
+        self.packed_weight = self._pack()
+
+    def _pack(self) -> torch.Tensor | None:
+        """The weight in oneDNN's blocked layout for the fused ops: reordered once, not on every call."""
+        if not self.fused or self.weight.device.type != "cpu":
+            return None
+        geometry = ([0, self.reflect_padding or self.zero_padding], [1, 1], [1, self.dilation], 1)
+        size_hint = [1, self.weight.shape[1], 1, 4096]  # the packed weight serves any input length
+        return torch.ops.mkldnn._reorder_convolution_weight(self.weight, *geometry, size_hint)
+
+    def __getstate__(self) -> dict:
+        # oneDNN's opaque tensors cannot be copied or pickled: copies pack their own (`__setstate__`)
+        return {**self.__dict__, "packed_weight": None}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.packed_weight = self._pack()
 
     @classmethod
     def of(cls, layer: nn.Conv1d, dtype: torch.dtype, fused: bool) -> _Conv:

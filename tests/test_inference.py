@@ -1,5 +1,7 @@
 """The fast inference generator: same function as the generator, per-block precision, receptive field, compile."""
 
+import copy
+import pickle
 import shutil
 
 import numpy as np
@@ -132,3 +134,12 @@ def test_a_failed_compile_warns_and_decodes_uncompiled(tiny_vocoder, random_mel,
         decoded = tiny_vocoder.decode(random_mel)
     np.testing.assert_array_equal(decoded, expected)
     assert tiny_vocoder.compile is False
+
+
+def test_a_vocoder_that_has_decoded_can_be_copied_and_pickled(tiny_vocoder, random_mel) -> None:
+    """The fast generator holds oneDNN's packed weights, which torch cannot copy: copies pack their own."""
+    expected = tiny_vocoder.decode(random_mel)
+    np.testing.assert_array_equal(copy.deepcopy(tiny_vocoder).decode(random_mel), expected)
+    restored = pickle.loads(pickle.dumps(tiny_vocoder.fast_generator()))
+    with torch.inference_mode():
+        np.testing.assert_array_equal(restored(torch.from_numpy(random_mel)[None])[0].numpy(), expected)
