@@ -119,7 +119,7 @@ class _OutputConv(nn.Module):
     The generator's last conv (k7 to one channel, reflect-padded) and its tanh. oneDNN runs a one-channel conv at a
     fraction of its usual speed, so this computes the 7 taps' products as a 1x1 conv to 7 channels (padded to 8),
     pads those along time as the input would have been (padding commutes with a 1x1 conv), and sums each output's
-    7 shifted taps through a strided view: a quarter of the time.
+    7 shifted taps through a strided view: a third of the time.
     """
 
     def __init__(self, layer: nn.Conv1d, fused: bool) -> None:
@@ -233,8 +233,8 @@ class MelGANInferenceGenerator(nn.Module):
     The first upsampling block (`head`) runs on the whole signal; the rest (`tail`) in tiles of `tile_frames` mel
     frames, each with a halo of `halo` samples a side that covers what the tail reaches and is discarded: the same
     result, but a tile's activations stay in cache, where whole-signal ones (tens of MB) stream through memory at
-    every layer. `fused_ops` runs each conv with its activation or sum as one oneDNN call on the CPU; without it
-    the graph holds only standard ops (what `torch.compile` fuses itself).
+    every layer. `fused_ops` runs each conv with its activation or sum as one oneDNN call on x86 CPUs; elsewhere,
+    or without it, the same function runs as standard ops.
     """
 
     def __init__(

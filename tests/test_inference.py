@@ -45,7 +45,7 @@ def test_fp32_equals_the_generator_for_any_ratios_tiles_batch_and_length(
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_tile_halo_is_exactly_what_one_sample_reaches_in_the_tail(name: str) -> None:
+def test_tile_halo_covers_what_one_sample_reaches_in_the_tail(name: str) -> None:
     """The tail (every block after the first, and the output conv) reaches at most `halo` samples of its input, or
     tiles would show seams; and not much less, or tiles would compute samples only to throw them away."""
     config = CONFIGS[name]
