@@ -61,6 +61,8 @@ class _Conv(nn.Module):
         """The weight in oneDNN's blocked layout for the fused ops: reordered once, not on every call."""
         if not self.fused or self.weight.device.type != "cpu":
             return None
+        if self.weight.dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return None  # oneDNN's bf16 needs AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; the standard ops cope
         geometry = ([0, self.reflect_padding or self.zero_padding], [1, 1], [1, self.dilation], 1)
         size_hint = [1, self.weight.shape[1], 1, 4096]  # the packed weight serves any input length
         return torch.ops.mkldnn._reorder_convolution_weight(self.weight, *geometry, size_hint)
@@ -119,7 +121,7 @@ class _OutputConv(nn.Module):
     The generator's last conv (k7 to one channel, reflect-padded) and its tanh. oneDNN runs a one-channel conv at a
     fraction of its usual speed, so this computes the 7 taps' products as a 1x1 conv to 7 channels (padded to 8),
     pads those along time as the input would have been (padding commutes with a 1x1 conv), and sums each output's
-    7 shifted taps through a strided view: a third of the time.
+    7 shifted taps through views: a third of the time.
     """
 
     def __init__(self, layer: nn.Conv1d, fused: bool) -> None:
@@ -139,10 +141,9 @@ class _OutputConv(nn.Module):
         products = products.permute(0, 2, 3, 1).reshape(batch, length, self.kernel_size + 1)
         pad = (0, 0, self.padding, self.padding)
         products = functional.pad(products, pad, mode="reflect") if at_edges else functional.pad(products, pad)
-        # output t = Σ_k products[t + k, k]: element (t, k) sits at (t + k)·8 + k = 8t + 9k
-        stride = products.stride()
-        shifted = products.as_strided((batch, length, self.kernel_size), (stride[0], stride[1], stride[1] + 1))
-        return torch.tanh(shifted.sum(-1) + self.bias)
+        # output t = Σ_k products[t + k, k]: the diagonal of the window of rows t … t + 6 (views, no copies)
+        windows = products[..., : self.kernel_size].unfold(1, self.kernel_size, 1)  # (batch, length, tap, row)
+        return torch.tanh(windows.diagonal(dim1=2, dim2=3).sum(-1) + self.bias)
 
 
 class _PolyphaseUpsample(nn.Module):

@@ -1,8 +1,12 @@
 """The fast inference generator: same function as the generator, per-block precision, receptive field, compile."""
 
 import copy
+import os
 import pickle
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -143,3 +147,27 @@ def test_a_vocoder_that_has_decoded_can_be_copied_and_pickled(tiny_vocoder, rand
     restored = pickle.loads(pickle.dumps(tiny_vocoder.fast_generator()))
     with torch.inference_mode():
         np.testing.assert_array_equal(restored(torch.from_numpy(random_mel)[None])[0].numpy(), expected)
+
+
+def test_bf16_where_onednn_has_no_bf16_runs_as_standard_ops() -> None:
+    """oneDNN's bf16 needs AVX-512 or AVX-NE-CONVERT. On an AVX2-only CPU (emulated in a subprocess) an explicit
+    "mixed" must still decode, through the standard ops, close to fp32."""
+    script = textwrap.dedent(
+        """
+        import numpy as np, torch
+        from melgan_hf import MelGANConfig, MelGANGenerator, MelGANVocoder
+        assert not torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        torch.manual_seed(0)
+        generator = MelGANGenerator(MelGANConfig(ngf=4))
+        mel = np.random.default_rng(0).uniform(-5, 0, (40, 80)).astype(np.float32)
+        reference = MelGANVocoder(generator, precision="fp32").decode(mel)
+        mixed = MelGANVocoder(generator, precision="mixed").decode(mel)
+        print(np.linalg.norm(mixed - reference) / np.linalg.norm(reference))
+        """
+    )
+    environment = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.split()[-1]) < 2e-2
