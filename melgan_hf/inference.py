@@ -129,7 +129,7 @@ class _OutputConv(nn.Module):
         out_channels, in_channels, kernel_size = layer.weight.shape
         if out_channels != 1 or layer.padding[0] != kernel_size // 2:
             raise ValueError(f"expected a 'same'-padded conv to one channel, got {layer}")
-        taps = torch.zeros(kernel_size + 1, in_channels, 1)
+        taps = torch.zeros(kernel_size + 1, in_channels, 1, device=layer.weight.device)
         taps[:kernel_size] = layer.weight.detach()[0].T.unsqueeze(-1)
         self.taps = _Conv(taps, None, torch.float32, fused=fused)
         self.register_buffer("bias", layer.bias.detach().float())
