@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from melgan_hf import MelGANVocoder  # noqa: E402
 from melgan_hf.audio import load_audio  # noqa: E402
-from melgan_hf.evaluation import pesq_wideband  # noqa: E402
+from melgan_hf.evaluation import log_mel_l1, pesq_wideband, relative_l2  # noqa: E402
 from melgan_hf.pipelines import audio_to_mel  # noqa: E402
 
 PRECISIONS = ("fp32", "mixed", "bf16")
@@ -50,9 +50,6 @@ def main() -> None:
     trained = vocoder.generator.eval()
     variants = {precision: MelGANVocoder(trained, features, precision=precision) for precision in PRECISIONS}
 
-    def log_mel(audio: np.ndarray) -> np.ndarray:
-        return features(audio, sampling_rate=rate)["input_features"][0]
-
     errors: dict[str, list[tuple[float, float, float]]] = {precision: [] for precision in PRECISIONS}
     print(f"| file | {' | '.join(f'{p}: rel. L2, log-mel L1, PESQ-wb' for p in PRECISIONS)} |")
     print(f"|---|{'---|' * len(PRECISIONS)}")
@@ -60,12 +57,12 @@ def main() -> None:
         mel = audio_to_mel(*load_audio(path), features)[0]
         with torch.no_grad():
             reference = trained(mel.unsqueeze(0), return_dict=False)[0][0].numpy()
-        reference_mel, cells = log_mel(reference), []
+        cells = []
         for precision, variant in variants.items():
             output = variant.decode(mel)
             error = (
-                float(np.linalg.norm(output - reference) / max(np.linalg.norm(reference), 1e-12)),
-                float(np.abs(log_mel(output) - reference_mel).mean()),
+                relative_l2(reference, output),
+                log_mel_l1(reference, output, features),
                 pesq_wideband(reference, output, rate),
             )
             errors[precision].append(error)

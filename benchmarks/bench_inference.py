@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from melgan_hf import MelGANConfig, MelGANGenerator, MelGANVocoder  # noqa: E402
 from melgan_hf.audio import load_audio, resample, synthetic_melody  # noqa: E402
+from melgan_hf.evaluation import log_mel_l1, relative_l2  # noqa: E402
 from melgan_hf.pipelines import audio_to_mel  # noqa: E402
 
 
@@ -122,8 +123,6 @@ def main() -> None:
     results = [(name, seconds, output) for (name, _), (seconds, output) in zip(rows, timed, strict=True)]
 
     reference = results[0][2]
-    features = vocoder.feature_extractor
-    reference_mel = features(reference, sampling_rate=rate)["input_features"][0]
     print(
         f"\n{audio_seconds:.1f} s of audio at {rate} Hz from a {mel.shape[0]}-frame mel, {args.threads} threads,"
         f" torch {torch.__version__}, weights: {args.model or 'fresh default config'},"
@@ -137,11 +136,11 @@ def main() -> None:
     print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
     for name, seconds, output in results:
         output = output[: len(reference)]
-        relative_l2 = float(np.linalg.norm(output - reference) / max(np.linalg.norm(reference), 1e-12))
-        mel_difference = float(np.abs(features(output, sampling_rate=rate)["input_features"][0] - reference_mel).mean())
+        l2_error = relative_l2(reference, output)
+        mel_difference = log_mel_l1(reference, output, vocoder.feature_extractor)
         print(
             f"| {name:40} | {seconds:8.3f} | {audio_seconds / seconds:10.1f}× | {results[0][1] / seconds:7.2f}×"
-            f" | {relative_l2:13.2e} | {mel_difference:15.5f} | {pesq_against(reference, output, rate):>19} |"
+            f" | {l2_error:13.2e} | {mel_difference:15.5f} | {pesq_against(reference, output, rate):>19} |"
         )
     fastest = min(results[1:], key=lambda row: row[1])
     print(f"\nfastest path: {fastest[0]}, {results[0][1] / fastest[1]:.2f}×")

@@ -88,6 +88,12 @@ def multi_resolution_stft_distance(reference: np.ndarray, degraded: np.ndarray, 
         return float(loss(as_tensor(degraded), as_tensor(reference)))
 
 
+def relative_l2(reference: np.ndarray, degraded: np.ndarray) -> float:
+    """‖degraded − reference‖ / ‖reference‖: how far a faster computation of the same output moved it."""
+    reference, degraded = _same_length(reference, degraded)
+    return float(np.linalg.norm(degraded - reference) / max(np.linalg.norm(reference), 1e-12))
+
+
 def log_mel_l1(reference: np.ndarray, degraded: np.ndarray, features: MelGANFeatureExtractor) -> float:
     """Mean absolute log-mel difference in the model's own mel (lower is better)."""
     reference, degraded = _same_length(reference, degraded)

@@ -18,6 +18,7 @@ from melgan_hf.evaluation import (
     copy_synthesis_scores,
     evaluate_conversion,
     mel_spectral_centroid,
+    relative_l2,
     timbre_shift,
     word_error_rate,
 )
@@ -222,3 +223,10 @@ def test_stoi_is_undefined_on_too_little_speech(melody) -> None:
     pytest.importorskip("pystoi")
     assert np.isnan(stoi(melody[:2000], melody[:2000], 16000))
     assert stoi(melody, melody, 16000) > 0.99
+
+
+def test_relative_l2_is_the_error_over_the_reference_norm() -> None:
+    reference = synthetic_melody(RATE, 1.0)
+    assert relative_l2(reference, reference) == 0.0
+    assert relative_l2(reference, 1.01 * reference) == pytest.approx(0.01, rel=1e-4)
+    assert relative_l2(reference, np.concatenate([reference, np.ones(100, np.float32)])) == 0.0  # longer: trimmed
