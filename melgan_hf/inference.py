@@ -257,9 +257,9 @@ class MelGANInferenceGenerator(nn.Module):
         self.tile_frames, self.first_ratio = tile_frames, config.upsample_ratios[0]
         # in samples after the first upsampling block, where tiling starts
         self.halo = math.ceil(upsampling_reach(config.upsample_ratios[1:], config.n_residual_layers))
-        slope, fused = config.leaky_relu_slope, fused_ops and _FUSED_CONV
-        self.head = _Stage(blocks[:1], self.block_dtypes[:1], slope, fused, conv_pre=generator.conv_pre)
-        self.tail = _Stage(blocks[1:], self.block_dtypes[1:], slope, fused, conv_post=generator.conv_post)
+        slope = config.leaky_relu_slope  # `_Conv` checks where the fused ops exist
+        self.head = _Stage(blocks[:1], self.block_dtypes[:1], slope, fused_ops, conv_pre=generator.conv_pre)
+        self.tail = _Stage(blocks[1:], self.block_dtypes[1:], slope, fused_ops, conv_post=generator.conv_post)
 
     def forward(self, input_features: torch.Tensor) -> torch.Tensor:
         batch, frames = input_features.shape[:2]
