@@ -7,14 +7,26 @@ Runs offline on the CPU with the models shipped in the package. `--model` offers
 (converters and vocoders alike); users may also type a Hub id. A typed name is never read as a local path, so the
 server reads only the shipped models, the folders its operator named, and its own upload area.
 API for `gradio_client`: `/convert` and `/invert` (README.md, "The app").
+
+Every request's audio and plots are written to files of its own inside Gradio's cache folder, atomically, before
+Gradio serves them: Gradio names numpy outputs by a hash of their bytes and rewrites that file in place, so two users
+with identical outputs (an example clip, the same sample) could truncate each other's downloads. `delete_cache`
+removes these files, and uploads, after `Limits.keep_files_s`.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import logging
 import os
 import re
+import shutil
+import subprocess
+import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,10 +37,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 from huggingface_hub import constants as hub_constants
-from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
 
-from melgan_hf import GriffinLimVocoder, MelGANVocoder, StyleTransferPipeline, load_audio
+from melgan_hf import GriffinLimVocoder, MelGANVocoder, StyleTransferPipeline, load_audio, save_audio
 from melgan_hf.audio import AudioError, require_audible, synthetic_melody
 from melgan_hf.feature_extraction_melgan import MelGANFeatureExtractor
 from melgan_hf.pipelines import audio_to_mel
@@ -47,14 +62,14 @@ class Limits:
     max_seconds: float = 30.0  # per clip or mel, both tabs
     max_upload_mb: int = 10  # per uploaded file; 30 s of 48 kHz stereo 16-bit wav is 5.8 MB
     concurrency: int = 2  # requests processed at once; the rest wait in the queue
-    queue_size: int = 16  # requests waiting beyond this are refused
+    queue_size: int = 32  # waiting beyond this are refused with "busy, try again"; 20 users at once all wait
     cached_models: int = 4  # loaded models kept in memory
+    keep_files_s: int = 3600  # outputs and uploads are deleted this long after they were written
 
 
 LIMITS = Limits()
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-SPECTROGRAM_HEIGHT = 3  # pixels per mel bin in the plots
-SPECTROGRAM_RANGE = 8.0  # natural-log units shown below each plot's peak (≈ 70 dB)
+log = logging.getLogger("melgan_hf.app")
 
 
 @lru_cache(maxsize=LIMITS.cached_models)
@@ -124,17 +139,100 @@ def read_mel(path: str, features: MelGANFeatureExtractor) -> np.ndarray:
     return mel.astype(np.float32)
 
 
-def to_int16(audio: np.ndarray, rate: int) -> tuple[int, np.ndarray]:
-    """Gradio peak-normalises float audio; int16 reaches the listener at the level the model produced."""
-    return rate, (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+def output_file(name: str) -> Path:
+    """
+    A new path of this request's own in Gradio's cache folder, e.g. `converted-<id>.wav`. Gradio serves files
+    already in its cache as they are and `delete_cache` ages them out; a shared, hash-named file could be rewritten
+    by another request while it is downloaded.
+    """
+    folder = Path(get_upload_folder()) / "melgan-hf"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, suffix = os.path.splitext(name)
+    return folder / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
 
 
-def spectrogram(mel: np.ndarray) -> np.ndarray:
-    """`(frames, mels)` log-mel → RGB image, low frequencies at the bottom, the top 8 ln units (≈ 70 dB) shown."""
-    image = mel.T[::-1]
-    image = np.clip((image - image.max() + SPECTROGRAM_RANGE) / SPECTROGRAM_RANGE, 0.0, 1.0)
-    rgb = (colormaps["magma"](image)[..., :3] * 255).astype(np.uint8)
-    return np.repeat(rgb, SPECTROGRAM_HEIGHT, axis=0)
+def audio_output(name: str, audio: np.ndarray, rate: int) -> str:
+    """16-bit PCM wav at the level the model produced (Gradio would peak-normalise float arrays), written atomically."""
+    return str(save_audio(output_file(name), audio, rate))
+
+
+def image_output(name: str, png: bytes) -> str:
+    """A PNG written under a temporary name and renamed, so it is complete whenever Gradio can see it."""
+    path = output_file(name)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(png)
+    os.replace(partial, path)
+    return str(path)
+
+
+class SpectrogramFigure:
+    """
+    Log-mel panels stacked over one time axis in seconds, with mel-spaced frequency ticks in Hz and one dB colour
+    bar for all panels, so input and outputs compare at a glance; 900 px wide whatever the clip's length. Built
+    once per layout and redrawn per request: building the axes and ticks is most of matplotlib's cost.
+    """
+
+    width_inches, panel_inches, axis_inches = 9.0, 1.6, 0.45  # axis: room for the time axis below the panels
+    dynamic_range_db = 80.0  # shown below the loudest bin of all panels
+    tick_hz = (250, 500, 1000, 2000, 4000, 6000, 8000, 10000, 16000)
+
+    def __init__(self, panels: int, features: MelGANFeatureExtractor) -> None:
+        self.features = features
+        height = self.axis_inches + self.panel_inches * panels + 0.1
+        self.figure = Figure(figsize=(self.width_inches, height), dpi=100)
+        centres = features.mel_frequencies
+        ticks = [hz for hz in self.tick_hz if centres[0] <= hz <= centres[-1]]
+        tick_bins = np.interp(ticks, centres, np.arange(len(centres)))
+        tick_labels = [f"{hz // 1000}k" if hz >= 1000 else str(hz) for hz in ticks]
+        self.axes, self.images, self.titles = [], [], []
+        for index in range(panels):
+            bottom = self.axis_inches + (panels - 1 - index) * self.panel_inches
+            box = (0.075, bottom / height, 0.8, (self.panel_inches - 0.12) / height)
+            axes = self.figure.add_axes(box, sharex=self.axes[0] if self.axes else None)
+            self.images.append(axes.imshow(np.zeros((len(centres), 1)), origin="lower", aspect="auto", cmap="magma"))
+            axes.set_yticks(tick_bins, tick_labels)
+            axes.set_ylabel("Hz")
+            axes.tick_params(labelbottom=index == panels - 1)
+            self.titles.append(axes.text(0.005, 0.95, "", transform=axes.transAxes, color="white", va="top"))
+            self.axes.append(axes)
+        self.axes[-1].set_xlabel("time (s)")
+        span = (self.panel_inches * panels - 0.12) / height  # from the lowest panel's bottom to the top one's top
+        colour_bar = self.figure.add_axes((0.89, self.axis_inches / height, 0.015, span))
+        self.figure.colorbar(self.images[0], cax=colour_bar, label="dB")
+        self.canvas = FigureCanvasAgg(self.figure)
+
+    def render(self, panels: list[tuple[str, np.ndarray]]) -> bytes:
+        """`(label, (frames, mels) log-mel)` per panel → PNG bytes."""
+        levels = [self.features.to_decibels(mel.T) for _, mel in panels]
+        loudest = max(float(level.max()) for level in levels)
+        seconds_per_frame = self.features.hop_length / self.features.sampling_rate
+        bins = self.features.feature_size
+        for image, title, (label, _), level in zip(self.images, self.titles, panels, levels, strict=True):
+            image.set_data(level)
+            image.set_extent((0, level.shape[1] * seconds_per_frame, -0.5, bins - 0.5))
+            image.set_clim(loudest - self.dynamic_range_db, loudest)
+            title.set_text(label)
+        self.axes[0].set_xlim(0, max(level.shape[1] for level in levels) * seconds_per_frame)
+        self.canvas.draw()
+        pixels = Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba()).convert("RGB")
+        png = io.BytesIO()
+        pixels.save(png, format="png", compress_level=1)  # fast; a 900 px plot stays ~100 kB
+        return png.getvalue()
+
+
+_figures: dict[tuple, SpectrogramFigure] = {}
+_figures_lock = threading.Lock()  # matplotlib is not thread-safe; requests run in Gradio's worker threads
+
+
+def spectrograms(panels: list[tuple[str, np.ndarray]], features: MelGANFeatureExtractor) -> bytes:
+    """The panels as one PNG, on a figure reused for this layout and front end."""
+    key = (len(panels), tuple(features.audio_fields.items()))
+    with _figures_lock:
+        if key not in _figures:
+            if len(_figures) >= 8:  # a few front ends at most; Hub models could bring more
+                _figures.clear()
+            _figures[key] = SpectrogramFigure(len(panels), features)
+        return _figures[key].render(panels)
 
 
 def mel_of(audio: np.ndarray, rate: int, features: MelGANFeatureExtractor) -> np.ndarray:
@@ -146,10 +244,8 @@ def mel_distance(reference: np.ndarray, other: np.ndarray) -> float:
     return float(np.abs(reference[:frames] - other[:frames]).mean())
 
 
-def convert(
-    audio_path: str | None, model_name: str, *, local_folders: list[str]
-) -> tuple[tuple[int, np.ndarray], np.ndarray, np.ndarray, str]:
-    """Recording → converted audio, spectrograms of input and output, and timings."""
+def convert(audio_path: str | None, model_name: str, *, local_folders: list[str]) -> tuple[str, str, str]:
+    """Recording → converted audio (wav), spectrograms of input and output (PNG), and timings."""
     audio, rate = read_clip(audio_path, "recording")
     pipeline = load_model("converter", model_name, SHIPPED_CONVERTERS, local_folders)
     start = time.perf_counter()
@@ -161,17 +257,17 @@ def convert(
         f"{seconds:.2f} s in at {rate} Hz → {len(output) / output_rate:.2f} s out at {output_rate} Hz;"
         f" converted in {elapsed:.2f} s ({seconds / elapsed:.1f}× real time) by {model_name}."
     )
+    panels = [("Input", mel_of(audio, rate, features)), ("Converted", mel_of(output, output_rate, features))]
     return (
-        to_int16(output, output_rate),
-        spectrogram(mel_of(audio, rate, features)),
-        spectrogram(mel_of(output, output_rate, features)),
+        audio_output("converted.wav", output, output_rate),
+        image_output("spectrograms.png", spectrograms(panels, features)),
         details,
     )
 
 
 def invert(
     audio_path: str | None, mel_path: str | None, model_name: str, *, local_folders: list[str]
-) -> tuple[tuple[int, np.ndarray], tuple[int, np.ndarray], np.ndarray, np.ndarray, np.ndarray, str]:
+) -> tuple[str, str, str, str]:
     """Audio (copy-synthesis) or a `.npy` mel → MelGAN and Griffin-Lim audio, their spectrograms and mel distances."""
     if audio_path and mel_path:
         raise gr.Error("Give either an audio file or a .npy mel, not both: clear one of them.")
@@ -196,14 +292,53 @@ def invert(
         f" MelGAN {mel_distance(mel, melgan_mel):.3f}, Griffin-Lim (32 iterations)"
         f" {mel_distance(mel, griffin_lim_mel):.3f}."
     )
+    panels = [("Input mel", mel), (f"MelGAN ({model_name})", melgan_mel), ("Griffin-Lim", griffin_lim_mel)]
     return (
-        to_int16(melgan, rate),
-        to_int16(griffin_lim, rate),
-        spectrogram(mel),
-        spectrogram(melgan_mel),
-        spectrogram(griffin_lim_mel),
+        audio_output("melgan.wav", melgan, rate),
+        audio_output("griffin-lim.wav", griffin_lim, rate),
+        image_output("spectrograms.png", spectrograms(panels, features)),
         details,
     )
+
+
+EXAMPLE_VOICES = {  # engine command, sentence, label; made at start-up where the engine is installed
+    "espeak-en": (["espeak-ng", "-v", "en-us"], "Please leave a message after the tone.", "English speech (espeak-ng)"),
+    "flite-slt": (["flite", "-voice", "slt"], "The quick brown fox jumps over the lazy dog.", "English speech (flite)"),
+    "espeak-fr": (["espeak-ng", "-v", "fr"], "Bonjour, merci de votre appel.", "French speech (espeak-ng)"),
+}
+
+
+def synthesize(command: list[str], sentence: str, target: Path) -> None:
+    """A sentence spoken by espeak-ng or flite into `target` (validated and written atomically by save_audio)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        raw = Path(scratch) / "raw.wav"
+        arguments = ["-t", sentence, "-o", str(raw)] if command[0] == "flite" else ["-w", str(raw), sentence]
+        subprocess.run([*command, *arguments], check=True, capture_output=True, timeout=30)
+        save_audio(target, *load_audio(raw))
+
+
+def make_examples() -> list[tuple[str, str, str]]:
+    """
+    `(clip, converter, label)` for the Convert tab, made by the app (no audio ships in the repository): a synthetic
+    melody always, and sentences from the speech synthesizers that are installed (`scripts/setup.sh` installs them).
+    """
+    folder = Path(get_upload_folder()) / "melgan-hf-examples"
+    melody = folder / "melody.wav"
+    save_audio(melody, synthetic_melody(16000, 4.0, rolloff=1.5), 16000)
+    examples = [(str(melody), "piano-to-strings", "Synthetic melody → strings")]
+    for name, (command, sentence, label) in EXAMPLE_VOICES.items():
+        target = folder / f"{name}.wav"
+        if shutil.which(command[0]) is None:
+            log.warning("%s is not installed: no %r example", command[0], label)
+            continue
+        try:
+            if not target.exists():
+                synthesize(command, sentence, target)
+        except (OSError, subprocess.SubprocessError, AudioError) as error:
+            log.warning("could not make the %r example: %s", label, error)
+            continue
+        examples.append((str(target), DEFAULT_CONVERTER, f"{label} → the English speaker"))
+    return examples
 
 
 def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
@@ -226,12 +361,28 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
         "A `.npy` log-mel of shape (frames, mels) in the vocoder's preset: natural-log (or log10 for the `melgan`"
         " preset) mel magnitudes, e.g. `vocoder.feature_extractor(audio, sampling_rate=rate)['input_features'][0]`."
     )
-    with gr.Blocks(title="melgan-hf", analytics_enabled=False) as app:
+    spectrogram_label = "Log-mel spectrograms (one dB scale for all)"
+    # delete_cache: every so often, files older than keep_files_s (outputs, uploads) are removed; examples are kept
+    cleanup = (max(1, LIMITS.keep_files_s // 6), LIMITS.keep_files_s)
+    with gr.Blocks(title="melgan-hf", analytics_enabled=False, delete_cache=cleanup) as app:
         gr.Markdown(
             "# melgan-hf\nMelGAN vocoding and MelGAN-VC style transfer. Clips up to"
             f" {LIMITS.max_seconds:.0f} s, uploads up to {LIMITS.max_upload_mb} MB."
         )
         with gr.Tab("Convert"):
+            # Outputs first (rendered further down), so the examples can sit under the Convert button.
+            converted = gr.Audio(
+                label="Converted", type="filepath", interactive=False, elem_id="converted", render=False
+            )
+            convert_details = gr.Markdown(render=False)
+            convert_spectrograms = gr.Image(
+                label=spectrogram_label,
+                type="filepath",
+                interactive=False,
+                elem_id="convert-spectrograms",
+                render=False,
+            )
+            outputs = [converted, convert_spectrograms, convert_details]
             with gr.Row():
                 with gr.Column():
                     source = gr.Audio(
@@ -245,18 +396,24 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
                         info="; ".join(f"{name}: {text}" for name, text in SHIPPED_CONVERTERS.items()),
                     )
                     convert_button = gr.Button("Convert", variant="primary")
+                    examples = make_examples()
+                    gr.Examples(
+                        [[clip, model] for clip, model, _ in examples],
+                        [source, converter],
+                        outputs,
+                        bind(convert),
+                        cache_examples=False,
+                        run_on_click=True,
+                        label="No microphone? Click an example to hear it converted (clips made by this app)",
+                        example_labels=[label for *_, label in examples],
+                        elem_id="examples",
+                    )
+                    source.keep_in_cache.update(clip for clip, *_ in examples)  # or delete_cache ages them out too
                 with gr.Column():
-                    converted = gr.Audio(label="Converted", type="numpy", interactive=False, elem_id="converted")
-                    convert_details = gr.Markdown()
-            with gr.Row():
-                source_spectrogram = gr.Image(label="Input log-mel", interactive=False)
-                converted_spectrogram = gr.Image(label="Converted log-mel", interactive=False)
-            convert_button.click(
-                bind(convert),
-                [source, converter],
-                [converted, source_spectrogram, converted_spectrogram, convert_details],
-                api_name="convert",
-            )
+                    converted.render()
+                    convert_details.render()
+            convert_spectrograms.render()
+            convert_button.click(bind(convert), [source, converter], outputs, api_name="convert")
         with gr.Tab("Mel inversion"):
             with gr.Row():
                 with gr.Column():
@@ -272,34 +429,32 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
                     )
                     invert_button = gr.Button("Invert", variant="primary")
                 with gr.Column():
-                    melgan_audio = gr.Audio(label="MelGAN", type="numpy", interactive=False, elem_id="melgan")
-                    griffin_lim_audio = gr.Audio(label="Griffin-Lim (32 iterations)", type="numpy", interactive=False)
+                    melgan_audio = gr.Audio(label="MelGAN", type="filepath", interactive=False, elem_id="melgan")
+                    griffin_lim_audio = gr.Audio(
+                        label="Griffin-Lim (32 iterations)", type="filepath", interactive=False
+                    )
                     invert_details = gr.Markdown()
-            with gr.Row():
-                input_spectrogram = gr.Image(label="Input log-mel", interactive=False)
-                melgan_spectrogram = gr.Image(label="MelGAN output", interactive=False)
-                griffin_lim_spectrogram = gr.Image(label="Griffin-Lim output", interactive=False)
+            invert_spectrograms = gr.Image(
+                label=spectrogram_label, type="filepath", interactive=False, elem_id="invert-spectrograms"
+            )
             invert_button.click(
                 bind(invert),
                 [inversion_audio, inversion_mel, vocoder],
-                [
-                    melgan_audio,
-                    griffin_lim_audio,
-                    input_spectrogram,
-                    melgan_spectrogram,
-                    griffin_lim_spectrogram,
-                    invert_details,
-                ],
+                [melgan_audio, griffin_lim_audio, invert_spectrograms, invert_details],
                 api_name="invert",
             )
     return app.queue(default_concurrency_limit=LIMITS.concurrency, max_size=LIMITS.queue_size)
 
 
 def warm_up() -> None:
-    """Load the default models and run each once, so the first user does not wait for loading and lazy setup."""
+    """Load the default models, run each once and draw their plots once, so the first user waits for none of it."""
     melody = synthetic_melody(22050, 1.0)
-    _load("converter", DEFAULT_CONVERTER)(melody, 22050)
+    converter = _load("converter", DEFAULT_CONVERTER)
+    converter(melody, 22050)
     _load("vocoder", DEFAULT_VOCODER)(melody, 22050)
+    mel = mel_of(melody, 22050, converter.feature_extractor)
+    for panels in (2, 3):
+        spectrograms([("", mel)] * panels, converter.feature_extractor)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -310,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     for folder in args.model:
         if not Path(folder).is_dir():
             parser.error(f"--model {folder}: no such folder")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     warm_up()
     build_app(args.model).launch(server_name=args.host, max_file_size=f"{LIMITS.max_upload_mb}mb")
 

@@ -108,6 +108,16 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
         """Back from the log scale to linear mel magnitudes (for Griffin-Lim)."""
         return np.power(10.0, log_mel) if self.mel_log == "log10" else np.exp(log_mel)
 
+    def to_decibels(self, log_mel: np.ndarray) -> np.ndarray:
+        """This preset's log-mel as dB (`20 log10` of the mel magnitude), whatever its log base: for plots."""
+        return log_mel * (20.0 if self.mel_log == "log10" else 20.0 / np.log(10.0))
+
+    @property
+    def mel_frequencies(self) -> np.ndarray:
+        """Centre frequency in Hz of each mel bin (the filters' Slaney scale), for labelling a frequency axis."""
+        fmax = self.fmax if self.fmax is not None else self.sampling_rate / 2
+        return librosa.mel_frequencies(self.feature_size + 2, fmin=self.fmin, fmax=fmax, htk=False)[1:-1]
+
     def _window_and_filters(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         key = (device, dtype)
         if key not in self._torch_cache:

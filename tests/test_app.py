@@ -1,12 +1,15 @@
 """The Gradio app through `gradio_client`, as API users call it: outputs, and a clear error for each bad input."""
 
+from io import BytesIO
+
 import numpy as np
 import pytest
 import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
-from app import LIMITS
+from app import LIMITS, SpectrogramFigure
 from melgan_hf import MelGANVocoder
 from melgan_hf.audio import synthetic_melody
 
@@ -34,14 +37,12 @@ def read_output(path: str) -> tuple[np.ndarray, int, str]:
 
 
 def test_convert_returns_int16_audio_as_long_as_the_input(client: Client, microphone_clip: str) -> None:
-    converted, input_plot, output_plot, details = client.predict(
-        handle_file(microphone_clip), "voice-to-english", api_name="/convert"
-    )
+    converted, plot, details = client.predict(handle_file(microphone_clip), "voice-to-english", api_name="/convert")
     audio, rate, subtype = read_output(converted)
     assert rate == RATE and subtype == "PCM_16" and audio.ndim == 1
     assert len(audio) == 5 * RATE
     assert np.abs(audio).max() > 100, "the converted clip is silent"
-    assert input_plot.endswith((".webp", ".png")) and output_plot.endswith((".webp", ".png"))
+    assert Image.open(plot).size[0] == SpectrogramFigure.width_inches * 100
     assert "5.00 s in at 48000 Hz" in details
 
 
@@ -51,14 +52,14 @@ def test_piano_to_strings_converter_is_offered(client: Client, microphone_clip: 
 
 
 def test_invert_audio_gives_melgan_and_griffin_lim(client: Client, microphone_clip: str) -> None:
-    melgan, griffin_lim, *plots, details = client.predict(
+    melgan, griffin_lim, plot, details = client.predict(
         handle_file(microphone_clip), None, "vocoder-16k", api_name="/invert"
     )
     for path in (melgan, griffin_lim):
         audio, rate, subtype = read_output(path)
         assert (rate, subtype) == (RATE, "PCM_16")
         assert abs(len(audio) - 5 * RATE) < 256  # whole frames of the 5 s clip
-    assert len(plots) == 3
+    assert Image.open(plot).format == "PNG"
     assert "MelGAN" in details and "Griffin-Lim" in details
 
 
@@ -144,3 +145,27 @@ def test_hub_ids_load_online_and_a_missing_repo_is_named(fake_hub) -> None:
     assert rate == RATE and len(converted) == RATE
     with pytest.raises(gr.Error, match="does not exist"):
         app.load_model("converter", "someone/no-such-model", {}, [])
+
+
+def test_spectrogram_plot_has_seconds_hz_and_one_db_scale_for_all_panels() -> None:
+    """Input and output share a colour scale (a quieter output looks darker); the axes are in seconds and Hz."""
+    features = MelGANVocoder.from_pretrained("vocoder-16k").feature_extractor
+    figure = SpectrogramFigure(2, features)
+    for seconds in (0.5, 25.0):
+        loud = features(synthetic_melody(RATE, seconds), sampling_rate=RATE)["input_features"][0]
+        quiet = loud - 3.0  # 3 ln units ≈ 26 dB quieter
+        png = figure.render([("Input", loud), ("Converted", quiet)])
+        assert Image.open(BytesIO(png)).size[0] == SpectrogramFigure.width_inches * 100  # not a strip when short
+        input_scale, output_scale = (image.get_clim() for image in figure.images)
+        assert input_scale == output_scale
+        assert input_scale[1] == pytest.approx(float(features.to_decibels(loud.max())), abs=1e-3)
+        assert figure.axes[-1].get_xlim() == pytest.approx((0.0, len(loud) * features.hop_length / RATE))
+    labels = {
+        label.get_text(): position
+        for label, position in zip(figure.axes[0].get_yticklabels(), figure.axes[0].get_yticks(), strict=True)
+    }
+    assert {"500", "1k", "4k"} <= labels.keys()
+    bins = np.arange(features.feature_size)
+    for text, hz in (("500", 500), ("1k", 1000), ("4k", 4000)):  # each tick sits on the mel bin of its frequency
+        assert np.interp(labels[text], bins, features.mel_frequencies) == pytest.approx(hz, rel=1e-6)
+    assert figure.figure.axes[-1].get_ylabel() == "dB"

@@ -120,3 +120,19 @@ def test_microphone_record_stop_convert(app_url: str, tmp_path: Path, screenshot
     assert rate == RATE
     assert 1.0 < len(audio) / rate < 4.0, f"recorded {len(audio) / rate:.2f} s"
     assert np.abs(audio).max() > 0.003, "the recording reached the converter as silence"
+
+
+def test_an_example_converts_when_clicked(app_url: str, tmp_path: Path, screenshots: Path) -> None:
+    """A first visitor without a microphone clicks an example and hears it converted, with its spectrograms."""
+    runner, browser, page = open_app([], app_url)
+    try:
+        page.get_by_text("Synthetic melody → strings").click()
+        audio, rate = download_output(page, "converted", tmp_path)
+        page.locator("#convert-spectrograms img").wait_for()
+        page.get_by_text("converted in").wait_for()
+        page.screenshot(path=screenshots / "example.png", full_page=True)
+    finally:
+        browser.close()
+        runner.stop()
+    assert rate == RATE and len(audio) == 4 * RATE  # the melody example is 4 s long
+    assert np.abs(audio).max() > 0.003
