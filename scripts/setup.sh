@@ -22,10 +22,14 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing $torch_requirement"
   "${pip[@]}" install --quiet "$torch_requirement"
 fi
-# The corpus tools the data scripts (and their tests) drive; installed where this runs as root with apt.
-if [[ "$extras" == *dev* || "$extras" == *data* ]] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+# The corpus tools the data scripts (and their tests) drive, and the speech synthesizers the app makes its example
+# clips with; installed where this runs as root with apt.
+packages=()
+[[ "$extras" == *dev* || "$extras" == *data* ]] && packages=(flite espeak-ng fluidsynth fluid-soundfont-gm)
+[[ "$extras" == *app* && ${#packages[@]} -eq 0 ]] && packages=(flite espeak-ng)
+if [ "${#packages[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
-  for package in flite espeak-ng fluidsynth fluid-soundfont-gm; do
+  for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
