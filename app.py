@@ -160,8 +160,12 @@ def image_output(name: str, png: bytes) -> str:
     """A PNG written under a temporary name and renamed, so it is complete whenever Gradio can see it."""
     path = output_file(name)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(png)
-    os.replace(partial, path)
+    try:
+        partial.write_bytes(png)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return str(path)
 
 
