@@ -112,3 +112,48 @@ def test_split_heldout_moves_every_nth_file_and_stays_disjoint_after_a_rebuild(t
     (corpus / "piece03.wav").write_bytes(b"audio")
     assert split_folder(corpus, heldout, every=4) == (8, 2)
     assert not {path.name for path in corpus.iterdir()} & {path.name for path in heldout.iterdir()}
+
+
+def test_klettres_speaker_becomes_trimmed_16k_clips_with_a_manifest(tmp_path) -> None:
+    from training.data.build_klettres_corpus import build_speaker
+
+    language = tmp_path / "klettres" / "xx"
+    for folder, name, notes in (("alpha", "A", (220.0,)), ("syllab", "ba", (230.0,)), ("pics", "skip", (1.0,))):
+        (language / folder).mkdir(parents=True)
+        clip = np.concatenate([np.zeros(22050), synthetic_melody(44100, 0.6, notes=notes), np.zeros(22050)])
+        sf.write(language / folder / f"{name}.ogg", clip, 44100, format="OGG", subtype="VORBIS")
+    out = tmp_path / "corpus" / "klettres-xx"
+    summary = build_speaker(language, out, {"speaker": "klettres-xx", "license": "GPL-2+"})
+    assert sorted(path.name for path in out.glob("*.flac")) == ["alpha__A.flac", "syllab__ba.flac"]
+    audio, rate = sf.read(out / "alpha__A.flac")
+    assert rate == 16000 and 0.5 * rate < audio.size < 0.8 * rate  # the half-second silences were trimmed
+    assert summary["license"] == "GPL-2+" and summary["files"] == 2
+    assert summary["median_f0_hz"] == pytest.approx(225.0, rel=0.05)
+    assert json.loads((out / "manifest.json").read_text())["speaker"] == "klettres-xx"
+    mtime = (out / "alpha__A.flac").stat().st_mtime_ns
+    build_speaker(language, out, {"speaker": "klettres-xx", "license": "GPL-2+"})
+    assert (out / "alpha__A.flac").stat().st_mtime_ns == mtime
+
+
+def test_held_out_speakers_leave_the_corpus_whole_as_joined_files(tmp_path) -> None:
+    from training.data.split_heldout import PAUSE_SECONDS, hold_out_speaker
+
+    corpus, heldout = tmp_path / "corpus" / "speaker", tmp_path / "heldout" / "speaker"
+
+    def build() -> None:
+        corpus.mkdir(parents=True)
+        for index in range(13):
+            sf.write(corpus / f"clip{index:02d}.flac", synthetic_melody(16000, 0.7), 16000)
+        (corpus / "manifest.json").write_text(json.dumps({"speaker": "speaker", "license": "GPL-2+"}))
+
+    build()
+    assert hold_out_speaker(corpus, heldout, min_seconds=4.0) == 2  # 13 × 0.85 s: one file of 4.25 s, one of 6.8 s
+    assert not corpus.exists()
+    lengths = [sf.info(path).duration for path in sorted(heldout.glob("joined_*.flac"))]
+    assert min(lengths) >= 4.0
+    assert sum(lengths) == pytest.approx(13 * 0.7 + 11 * PAUSE_SECONDS, abs=1e-3)  # no pause after a file's last clip
+    assert json.loads((heldout / "manifest.json").read_text())["joined_from"] == 13
+    build()  # a corpus builder restores the folder: the rerun removes it again and keeps the held-out files
+    before = {path.name: path.stat().st_mtime_ns for path in heldout.iterdir()}
+    assert hold_out_speaker(corpus, heldout, min_seconds=4.0) == 2
+    assert not corpus.exists() and {path.name: path.stat().st_mtime_ns for path in heldout.iterdir()} == before
