@@ -7,9 +7,11 @@ Importing the package registers its configs, models and feature extractors with 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
 from .audio import AudioError, load_audio, save_audio
+from .configuration_amplitude_refiner import MelAmplitudeRefinerConfig
 from .configuration_melgan import MEL_PRESETS, MelGANConfig
 from .configuration_melgan_vc import MelGANVCConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor
+from .modeling_amplitude_refiner import MelAmplitudeRefiner
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
 from .pipelines import GriffinLimVocoder, MelGANVocoder, StyleTransferPipeline
@@ -22,11 +24,15 @@ AutoFeatureExtractor.register(MelGANConfig, MelGANFeatureExtractor, exist_ok=Tru
 AutoConfig.register(MelGANVCConfig.model_type, MelGANVCConfig, exist_ok=True)
 AutoModel.register(MelGANVCConfig, MelGANVCModel, exist_ok=True)
 AutoFeatureExtractor.register(MelGANVCConfig, MelGANFeatureExtractor, exist_ok=True)
+AutoConfig.register(MelAmplitudeRefinerConfig.model_type, MelAmplitudeRefinerConfig, exist_ok=True)
+AutoModel.register(MelAmplitudeRefinerConfig, MelAmplitudeRefiner, exist_ok=True)
 
 __all__ = [
     "MEL_PRESETS",
     "AudioError",
     "GriffinLimVocoder",
+    "MelAmplitudeRefiner",
+    "MelAmplitudeRefinerConfig",
     "MelGANConfig",
     "MelGANDiscriminator",
     "MelGANFeatureExtractor",

@@ -176,6 +176,7 @@ def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
     """Copy-synthesis scores of the model (and the Griffin-Lim baseline) on a folder of recordings."""
     from .evaluation import evaluate_copy_synthesis
     from .pipelines import GriffinLimVocoder
+    from .shipped import shipped_refiner_for
 
     recordings = read_recordings(args.data, args.max_files, args.max_duration)
     if not recordings:
@@ -187,9 +188,17 @@ def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
         print(f"error: cannot load model {args.model!r}: {error}", file=sys.stderr)
         return 2
     systems = {args.model: vocoder}
+    iterations = args.griffin_lim_iterations
     if not args.no_baseline and args.model != GRIFFIN_LIM:
-        baseline = GriffinLimVocoder(vocoder.feature_extractor, n_iter=args.griffin_lim_iterations)
-        systems[f"{GRIFFIN_LIM} ({args.griffin_lim_iterations} it.)"] = baseline
+        systems[f"{GRIFFIN_LIM} ({iterations} it.)"] = GriffinLimVocoder(vocoder.feature_extractor, n_iter=iterations)
+    refiner = shipped_refiner_for(vocoder.feature_extractor.audio_fields) if args.refiner == "auto" else args.refiner
+    if not args.no_baseline and refiner not in (None, "none"):
+        try:
+            refined = GriffinLimVocoder.refined(refiner, vocoder.feature_extractor, n_iter=iterations)
+        except (OSError, ValueError) as error:
+            print(f"error: cannot load amplitude refiner {refiner!r}: {error}", file=sys.stderr)
+            return 2
+        systems[f"{GRIFFIN_LIM}, refined amplitude ({iterations} it.)"] = refined
     table = evaluate_copy_synthesis(
         systems,
         recordings,
@@ -404,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="copy-synthesis scores of a vocoder, with Griffin-Lim as the baseline row",
         description="Per file and on average: wide-band PESQ, STOI, multi-resolution STFT distance, log-mel L1, mel"
         " cepstral distortion (DTW, dB), F0 gross pitch error and voicing decision error (WORLD). Needs the [eval]"
-        " extra. Griffin-Lim (32 iterations) on the model's own mel is scored alongside as the baseline.",
+        " extra. Griffin-Lim (32 iterations) on the model's own mel is scored alongside as the baseline, and"
+        " Griffin-Lim on a trained amplitude refiner's amplitude (refined-amplitude Griffin-Lim) where one fits.",
     )
     evaluate_vocoder.add_argument("--data", nargs="+", required=True, help="audio files or folders (recursive)")
     add_model_options(evaluate_vocoder, model_required=True)
@@ -417,7 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="README",
         help="also write the mean scores into this model card (default: the model folder's README.md)",
     )
-    evaluate_vocoder.add_argument("--no-baseline", action="store_true", help="skip the Griffin-Lim row")
+    evaluate_vocoder.add_argument("--no-baseline", action="store_true", help="skip the Griffin-Lim rows")
+    evaluate_vocoder.add_argument(
+        "--refiner",
+        default="auto",
+        help="amplitude refiner for the refined-amplitude Griffin-Lim row: a folder or Hub id, 'none', or 'auto' (the"
+        " shipped one for the model's mel front end, if there is one; default)",
+    )
     evaluate_vocoder.add_argument("--griffin-lim-iterations", type=int, default=32, help="default: %(default)s")
     evaluate_vocoder.add_argument(
         "--max-files", type=int, default=None, help="use only the first N files of each --data entry"

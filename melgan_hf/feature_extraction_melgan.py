@@ -57,7 +57,7 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
         self.mel_filters = librosa.filters.mel(
             sr=sampling_rate, n_fft=n_fft, n_mels=feature_size, fmin=fmin, fmax=fmax, htk=False, norm="slaney"
         ).astype(np.float32)
-        self._torch_cache: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._torch_cache: dict[tuple, Any] = {}  # window and filters, pseudo-inverse, per device and dtype
 
     def _audio_fields(self, feature_size: int, sampling_rate: int) -> dict[str, Any]:
         return {
@@ -132,6 +132,29 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
         num_mel_bins)` with `frames = samples // hop_length`. Clips must be at least one hop long. With
         `chunk_frames`, the STFT runs on that many frames at a time (same result, bounded memory for long audio).
         """
+        return self._framewise(waveforms, chunk_frames, self._log_mel_of_padded)
+
+    def magnitude_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """
+        The STFT magnitudes the mel is made of: `(batch, frames, n_fft // 2 + 1)`, the same frames as
+        `mel_spectrogram` (targets for models that predict amplitudes from the mel).
+        """
+        return self._framewise(waveforms, None, lambda padded: self._magnitude_of_padded(padded).transpose(1, 2))
+
+    def pseudo_inverse_amplitude(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """
+        `(..., frames, mels)` log-mel → `(..., frames, n_fft // 2 + 1)` STFT amplitude by the filter bank's
+        pseudo-inverse, floored at `mel_floor`: the amplitude prior that FreeV-style vocoders refine.
+        """
+        key = ("pinv", log_mel.device, log_mel.dtype)
+        if key not in self._torch_cache:
+            inverse = np.linalg.pinv(self.mel_filters.astype(np.float64)).T.astype(np.float32)  # (mels, bins)
+            self._torch_cache[key] = torch.from_numpy(inverse).to(device=log_mel.device, dtype=log_mel.dtype)
+        linear = 10.0**log_mel if self.mel_log == "log10" else torch.exp(log_mel)
+        return torch.matmul(linear, self._torch_cache[key]).clamp(min=self.mel_floor)
+
+    def _framewise(self, waveforms: torch.Tensor, chunk_frames: int | None, transform: Any) -> torch.Tensor:
+        """Pad as the MelGAN front end does and apply `transform` to the padded signal (in chunks of frames)."""
         if waveforms.dim() == 1:
             waveforms = waveforms.unsqueeze(0)
         if waveforms.dim() == 3 and waveforms.shape[1] == 1:
@@ -152,16 +175,17 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
         padded = torch.nn.functional.pad(waveforms.unsqueeze(1), (pad, pad), mode=mode).squeeze(1)
         frames = num_samples // self.hop_length
         if chunk_frames is None or frames <= chunk_frames:
-            return self._log_mel_of_padded(padded)
+            return transform(padded)
         # Frame i reads padded samples [i * hop, i * hop + n_fft): slicing there gives exactly the same frames.
         hop, chunks = self.hop_length, []
         for start in range(0, frames, chunk_frames):
             stop = min(start + chunk_frames, frames)
-            chunks.append(self._log_mel_of_padded(padded[:, start * hop : (stop - 1) * hop + self.n_fft]))
+            chunks.append(transform(padded[:, start * hop : (stop - 1) * hop + self.n_fft]))
         return torch.cat(chunks, dim=1)
 
-    def _log_mel_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
-        window, filters = self._window_and_filters(padded.device, padded.dtype)
+    def _magnitude_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
+        """`(batch, bins, frames)` STFT magnitude of an already padded signal."""
+        window, _ = self._window_and_filters(padded.device, padded.dtype)
         spectrum = torch.stft(
             padded,
             n_fft=self.n_fft,
@@ -171,8 +195,11 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
             center=False,
             return_complex=True,
         )
-        mel = torch.matmul(filters, spectrum.abs())
-        return self.log_scale(mel).transpose(1, 2)
+        return spectrum.abs()
+
+    def _log_mel_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
+        _, filters = self._window_and_filters(padded.device, padded.dtype)
+        return self.log_scale(torch.matmul(filters, self._magnitude_of_padded(padded))).transpose(1, 2)
 
     def __call__(
         self,

@@ -17,6 +17,7 @@ from .audio import resample, to_mono_float32
 from .configuration_melgan import MelGANConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor, samples_to_cover
 from .inference import MelGANInferenceGenerator, native_bf16
+from .modeling_amplitude_refiner import MelAmplitudeRefiner
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
 from .shipped import resolve_model
@@ -287,11 +288,34 @@ class MelGANVocoder(_Vocoder):
 
 
 class GriffinLimVocoder(_Vocoder):
-    """The classic phase-reconstruction baseline (librosa) with the same `decode(mel)` call as `MelGANVocoder`."""
+    """
+    The classic phase-reconstruction baseline (librosa) with the same `decode(mel)` call as `MelGANVocoder`. The
+    amplitude comes from the mel by non-negative least squares, or, with a `refiner`, from a small trained network
+    (`MelAmplitudeRefiner`): a consistent amplitude lifts Griffin-Lim a long way, so it is the second baseline.
+    """
 
-    def __init__(self, feature_extractor: MelGANFeatureExtractor | None = None, n_iter: int = 32) -> None:
-        self.feature_extractor = feature_extractor or MelGANFeatureExtractor()
+    def __init__(
+        self,
+        feature_extractor: MelGANFeatureExtractor | None = None,
+        n_iter: int = 32,
+        refiner: MelAmplitudeRefiner | None = None,
+    ) -> None:
+        self.feature_extractor = feature_extractor or (
+            MelGANFeatureExtractor.from_config(refiner.config) if refiner is not None else MelGANFeatureExtractor()
+        )
         self.n_iter = n_iter
+        self.refiner = refiner.eval() if refiner is not None else None
+        if refiner is not None:
+            require_same_front_end(
+                ("features", self.feature_extractor.audio_fields), ("amplitude refiner", refiner.config.audio_kwargs)
+            )
+
+    @classmethod
+    def refined(
+        cls, refiner: str | os.PathLike, feature_extractor: MelGANFeatureExtractor | None = None, n_iter: int = 32
+    ) -> GriffinLimVocoder:
+        """Griffin-Lim on the amplitude of a refiner: a shipped name (`amplitude-refiner-16k`), folder or Hub id."""
+        return cls(feature_extractor, n_iter, load_model(MelAmplitudeRefiner, resolve_model(refiner)))
 
     def decode(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
         batch, batched = _as_mel_batch(mel, self.feature_extractor.num_mel_bins)
@@ -300,16 +324,21 @@ class GriffinLimVocoder(_Vocoder):
 
     def _decode_one(self, log_mel: np.ndarray) -> np.ndarray:
         fe = self.feature_extractor
-        magnitude = librosa.feature.inverse.mel_to_stft(
-            fe.inverse_log_scale(log_mel.T.astype(np.float64)),
-            sr=fe.sampling_rate,
-            n_fft=fe.n_fft,
-            power=1.0,
-            fmin=fe.fmin,
-            fmax=fe.fmax,
-            htk=False,
-            norm="slaney",
-        )
+        if self.refiner is not None:
+            with torch.inference_mode():
+                log_amplitude = self.refiner(torch.from_numpy(log_mel)).log_amplitude[0]
+            magnitude = np.exp(log_amplitude.numpy().T.astype(np.float64))
+        else:
+            magnitude = librosa.feature.inverse.mel_to_stft(
+                fe.inverse_log_scale(log_mel.T.astype(np.float64)),
+                sr=fe.sampling_rate,
+                n_fft=fe.n_fft,
+                power=1.0,
+                fmin=fe.fmin,
+                fmax=fe.fmax,
+                htk=False,
+                norm="slaney",
+            )
         audio = librosa.griffinlim(
             magnitude,
             n_iter=self.n_iter,

@@ -8,6 +8,7 @@ them like any folder or Hub id; a local folder of the same name takes precedence
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -19,6 +20,8 @@ SHIPPED_CONVERTERS = {
     "voice-to-english": "any voice → the English Asterisk speaker (Allison), 16 kHz",
     "piano-to-strings": "piano → string ensemble (General MIDI timbres), 16 kHz",
 }
+# baselines: amplitude refiners for the refined-amplitude Griffin-Lim, found by `shipped_refiner_for` a front end
+SHIPPED_REFINERS = {"amplitude-refiner-16k": "log-mel → STFT amplitude, speech16k preset (refined Griffin-Lim)"}
 DEFAULT_VOCODER = "vocoder-16k"
 DEFAULT_CONVERTER = "voice-to-english"
 
@@ -26,7 +29,7 @@ DEFAULT_CONVERTER = "voice-to-english"
 def resolve_model(path_or_repo_id: str | os.PathLike) -> str | os.PathLike:
     """The folder of a shipped model for its short name; anything else (folder, Hub id) unchanged."""
     name = str(path_or_repo_id)
-    if (name in SHIPPED_VOCODERS or name in SHIPPED_CONVERTERS) and not Path(name).exists():
+    if (name in SHIPPED_VOCODERS or name in SHIPPED_CONVERTERS or name in SHIPPED_REFINERS) and not Path(name).exists():
         folder = SHIPPED_DIR / name
         if not (folder / "config.json").is_file():
             raise OSError(f"The shipped model {name!r} is missing from {folder}: reinstall melgan-hf.")
@@ -34,4 +37,23 @@ def resolve_model(path_or_repo_id: str | os.PathLike) -> str | os.PathLike:
     return path_or_repo_id
 
 
-__all__ = ["DEFAULT_CONVERTER", "DEFAULT_VOCODER", "SHIPPED_CONVERTERS", "SHIPPED_VOCODERS", "resolve_model"]
+def shipped_refiner_for(audio_fields: dict) -> str | None:
+    """The shipped amplitude refiner whose mel front end equals `audio_fields` (preset name aside), if any."""
+    for name in SHIPPED_REFINERS:
+        config_file = SHIPPED_DIR / name / "config.json"
+        if config_file.is_file():
+            config = json.loads(config_file.read_text())
+            if all(config.get(key) == value for key, value in audio_fields.items() if key != "mel_preset"):
+                return name
+    return None
+
+
+__all__ = [
+    "DEFAULT_CONVERTER",
+    "DEFAULT_VOCODER",
+    "SHIPPED_CONVERTERS",
+    "SHIPPED_REFINERS",
+    "SHIPPED_VOCODERS",
+    "resolve_model",
+    "shipped_refiner_for",
+]

@@ -16,7 +16,7 @@ RATE = 16000
 
 
 def test_every_shipped_model_is_a_complete_safetensors_folder_with_a_card() -> None:
-    for name in [*shipped.SHIPPED_VOCODERS, *shipped.SHIPPED_CONVERTERS]:
+    for name in [*shipped.SHIPPED_VOCODERS, *shipped.SHIPPED_CONVERTERS, *shipped.SHIPPED_REFINERS]:
         folder = shipped.SHIPPED_DIR / name
         weights = sorted(folder.rglob("*.safetensors"))
         assert weights, name

@@ -1,13 +1,14 @@
 """
-Copy a trained vocoder or converter into the package as a shipped model (`melgan_hf/models/NAME`), in fp16 when that
-loses nothing measurable, so the repository carries half the bytes.
+Copy a trained vocoder, converter or amplitude refiner into the package as a shipped model (`melgan_hf/models/NAME`),
+in fp16 when that loses nothing measurable, so the repository carries half the bytes.
 
     python training/ship_model.py TRAINED_FOLDER NAME [--vocoder VOCODER_FOLDER] [--keep-discriminator]
 
 A converter (a `StyleTransferPipeline` folder) may get another vocoder on the same mel front end with --vocoder:
 the style model works on mels only, so a vocoder trained longer can replace the one it was trained beside. The
 fp16 check decodes a held-out-like test signal with the fp32 and the fp16-rounded weights and compares them; the
-weights stay fp32 when the outputs differ by more than `--tolerance` (log-mel L1, natural-log units).
+weights stay fp32 when the outputs differ by more than `--tolerance` (log-mel L1, natural-log units; for a refiner,
+the L1 of its log-amplitude).
 Then score it with `melgan-hf evaluate … --model NAME --card`, which writes the scores into its model card.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -25,9 +27,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from melgan_hf import MelGANVocoder, StyleTransferPipeline  # noqa: E402
+from melgan_hf import MelAmplitudeRefiner, MelAmplitudeRefinerConfig, MelGANVocoder, StyleTransferPipeline  # noqa: E402
 from melgan_hf.audio import synthetic_melody  # noqa: E402
 from melgan_hf.cli import update_model_card  # noqa: E402
+from melgan_hf.feature_extraction_melgan import MelGANFeatureExtractor  # noqa: E402
 from melgan_hf.shipped import SHIPPED_DIR  # noqa: E402
 
 
@@ -51,6 +54,16 @@ def output_difference(model: MelGANVocoder | StyleTransferPipeline, rounded: Mel
     return float(np.abs(mels[0] - mels[1]).mean()), float(np.abs(first - second).max())
 
 
+def refiner_difference(model: MelAmplitudeRefiner, rounded: MelAmplitudeRefiner) -> tuple[float, float]:
+    """Mean and largest change of the log-amplitude the two refiners give for a 4 s test melody's mel."""
+    features = MelGANFeatureExtractor.from_config(model.config)
+    rate = features.sampling_rate
+    mel = features(synthetic_melody(rate, 4.0), sampling_rate=rate, return_tensors="pt")["input_features"]
+    with torch.no_grad():
+        change = (model(mel).log_amplitude - rounded(mel).log_amplitude).abs()
+    return float(change.mean()), float(change.max())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("trained", help="a trained vocoder or converter folder")
@@ -62,7 +75,12 @@ def main() -> None:
 
     trained = Path(args.trained)
     is_converter = (trained / "vocoder").is_dir()
-    if is_converter:
+    model_type = json.loads((trained / "config.json").read_text()).get("model_type")
+    if model_type == MelAmplitudeRefinerConfig.model_type:
+        model = MelAmplitudeRefiner.from_pretrained(trained, use_safetensors=True, dtype=torch.float32).eval()
+        rounded = fp16_rounded(model)
+        mel_change, sample_change = refiner_difference(model, rounded)
+    elif is_converter:
         # fp32 decoding: the comparison must see the weights' rounding, not bf16 compute's
         model = StyleTransferPipeline.from_pretrained(trained, precision="fp32")
         if args.vocoder:
@@ -75,14 +93,18 @@ def main() -> None:
     else:
         model = MelGANVocoder.from_pretrained(trained, load_discriminator=args.keep_discriminator, precision="fp32")
         rounded = MelGANVocoder(fp16_rounded(model.generator), model.feature_extractor, precision="fp32")
-    mel_change, sample_change = output_difference(model, rounded)
+    if model_type != MelAmplitudeRefinerConfig.model_type:
+        mel_change, sample_change = output_difference(model, rounded)
     half = mel_change <= args.tolerance
     print(f"fp16 weights change the output by {mel_change:.5f} log-mel L1 (largest sample change {sample_change:.2e})")
 
     destination = SHIPPED_DIR / args.name
     shutil.rmtree(destination, ignore_errors=True)
-    networks = [model.model, model.vocoder.generator] if is_converter else [model.generator]
-    if not is_converter and model.discriminator is not None:
+    if isinstance(model, MelAmplitudeRefiner):
+        networks = [model]
+    else:
+        networks = [model.model, model.vocoder.generator] if is_converter else [model.generator]
+    if isinstance(model, MelGANVocoder) and model.discriminator is not None:
         networks.append(model.discriminator)
     if half:
         for network in networks:
