@@ -52,6 +52,7 @@ from melgan_hf.shipped import (
     DEFAULT_VOCODER,
     SHIPPED_CONVERTERS,
     SHIPPED_VOCODERS,
+    shipped_refiner_for,
 )
 
 
@@ -269,10 +270,18 @@ def convert(audio_path: str | None, model_name: str, *, local_folders: list[str]
     )
 
 
+@lru_cache(maxsize=2)
+def _refined_griffin_lim(refiner: str) -> GriffinLimVocoder:
+    return GriffinLimVocoder.refined(refiner)
+
+
 def invert(
     audio_path: str | None, mel_path: str | None, model_name: str, *, local_folders: list[str]
-) -> tuple[str, str, str, str]:
-    """Audio (copy-synthesis) or a `.npy` mel → MelGAN and Griffin-Lim audio, their spectrograms and mel distances."""
+) -> tuple[str, str, str | None, str, str]:
+    """
+    Audio (copy-synthesis) or a `.npy` mel → MelGAN audio beside the Griffin-Lim baselines (plain, and on a refined
+    amplitude where a shipped refiner fits the front end), their spectrograms and mel distances.
+    """
     if audio_path and mel_path:
         raise gr.Error("Give either an audio file or a .npy mel, not both: clear one of them.")
     if not audio_path and not mel_path:
@@ -287,20 +296,25 @@ def invert(
     start = time.perf_counter()
     melgan = vocoder.decode(mel)
     elapsed = time.perf_counter() - start
-    griffin_lim = GriffinLimVocoder(features).decode(mel)
-    melgan_mel, griffin_lim_mel = mel_of(melgan, rate, features), mel_of(griffin_lim, rate, features)
+    outputs = {f"MelGAN ({model_name})": melgan, "Griffin-Lim": GriffinLimVocoder(features).decode(mel)}
+    refiner = shipped_refiner_for(features.audio_fields)
+    if refiner is not None:
+        outputs["Griffin-Lim, refined amplitude"] = _refined_griffin_lim(refiner).decode(mel)
+    output_mels = {label: mel_of(audio, rate, features) for label, audio in outputs.items()}
     seconds = len(melgan) / rate
+    distances = ", ".join(f"{label} {mel_distance(mel, output):.3f}" for label, output in output_mels.items())
     details = (
         f"{len(mel)} frames → {seconds:.2f} s at {rate} Hz; MelGAN ({model_name}) took {elapsed:.2f} s"
-        f" ({seconds / elapsed:.1f}× real time). Log-mel L1 distance to the input mel (lower is closer):"
-        f" MelGAN {mel_distance(mel, melgan_mel):.3f}, Griffin-Lim (32 iterations)"
-        f" {mel_distance(mel, griffin_lim_mel):.3f}."
+        f" ({seconds / elapsed:.1f}× real time). Griffin-Lim: 32 iterations. Log-mel L1 distance to the input mel"
+        f" (lower is closer): {distances}."
+        + ("" if refiner else " No amplitude refiner ships for this vocoder's mel front end: no refined Griffin-Lim.")
     )
-    panels = [("Input mel", mel), (f"MelGAN ({model_name})", melgan_mel), ("Griffin-Lim", griffin_lim_mel)]
+    refined = outputs.get("Griffin-Lim, refined amplitude")
     return (
         audio_output("melgan.wav", melgan, rate),
-        audio_output("griffin-lim.wav", griffin_lim, rate),
-        image_output("spectrograms.png", spectrograms(panels, features)),
+        audio_output("griffin-lim.wav", outputs["Griffin-Lim"], rate),
+        audio_output("griffin-lim-refined.wav", refined, rate) if refined is not None else None,
+        image_output("spectrograms.png", spectrograms([("Input mel", mel), *output_mels.items()], features)),
         details,
     )
 
@@ -437,6 +451,11 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
                     griffin_lim_audio = gr.Audio(
                         label="Griffin-Lim (32 iterations)", type="filepath", interactive=False
                     )
+                    refined_griffin_lim_audio = gr.Audio(
+                        label="Griffin-Lim, refined amplitude (32 iterations)",
+                        type="filepath",
+                        interactive=False,
+                    )
                     invert_details = gr.Markdown()
             invert_spectrograms = gr.Image(
                 label=spectrogram_label, type="filepath", interactive=False, elem_id="invert-spectrograms"
@@ -444,7 +463,7 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
             invert_button.click(
                 bind(invert),
                 [inversion_audio, inversion_mel, vocoder],
-                [melgan_audio, griffin_lim_audio, invert_spectrograms, invert_details],
+                [melgan_audio, griffin_lim_audio, refined_griffin_lim_audio, invert_spectrograms, invert_details],
                 api_name="invert",
             )
     return app.queue(default_concurrency_limit=LIMITS.concurrency, max_size=LIMITS.queue_size)
@@ -457,7 +476,10 @@ def warm_up() -> None:
     converter(melody, 22050)
     _load("vocoder", DEFAULT_VOCODER)(melody, 22050)
     mel = mel_of(melody, 22050, converter.feature_extractor)
-    for panels in (2, 3):
+    refiner = shipped_refiner_for(converter.feature_extractor.audio_fields)
+    if refiner is not None:
+        _refined_griffin_lim(refiner).decode(mel)
+    for panels in (2, 3, 4):
         spectrograms([("", mel)] * panels, converter.feature_extractor)
 
 

@@ -51,16 +51,16 @@ def test_piano_to_strings_converter_is_offered(client: Client, microphone_clip: 
     assert len(read_output(converted)[0]) == 5 * RATE
 
 
-def test_invert_audio_gives_melgan_and_griffin_lim(client: Client, microphone_clip: str) -> None:
-    melgan, griffin_lim, plot, details = client.predict(
+def test_invert_audio_gives_melgan_and_both_griffin_lim_baselines(client: Client, microphone_clip: str) -> None:
+    melgan, griffin_lim, refined, plot, details = client.predict(
         handle_file(microphone_clip), None, "vocoder-16k", api_name="/invert"
     )
-    for path in (melgan, griffin_lim):
+    for path in (melgan, griffin_lim, refined):
         audio, rate, subtype = read_output(path)
         assert (rate, subtype) == (RATE, "PCM_16")
         assert abs(len(audio) - 5 * RATE) < 256  # whole frames of the 5 s clip
     assert Image.open(plot).format == "PNG"
-    assert "MelGAN" in details and "Griffin-Lim" in details
+    assert "MelGAN" in details and "Griffin-Lim, refined amplitude" in details
 
 
 def test_invert_npy_mel_decodes_every_frame(client: Client, tmp_path) -> None:
@@ -68,9 +68,10 @@ def test_invert_npy_mel_decodes_every_frame(client: Client, tmp_path) -> None:
     melody = synthetic_melody(RATE, 2.0)
     mel = vocoder.feature_extractor(melody, sampling_rate=RATE)["input_features"][0]
     np.save(tmp_path / "mel.npy", mel.astype(np.float32))
-    melgan, griffin_lim, *_ = client.predict(
+    melgan, griffin_lim, refined, *_ = client.predict(
         None, handle_file(str(tmp_path / "mel.npy")), "vocoder-16k", api_name="/invert"
     )
+    assert len(read_output(refined)[0]) == len(mel) * vocoder.config.hop_length
     assert len(read_output(melgan)[0]) == len(mel) * vocoder.config.hop_length
     assert len(read_output(griffin_lim)[0]) == len(mel) * vocoder.config.hop_length
 

@@ -99,6 +99,9 @@ def main() -> None:
     print(f"fp16 weights change the output by {mel_change:.5f} log-mel L1 (largest sample change {sample_change:.2e})")
 
     destination = SHIPPED_DIR / args.name
+    # The card: the trained folder's, else the one already shipped under this name (re-shipping keeps its text).
+    shipped_card = destination / "README.md"
+    previous_card = shipped_card.read_text() if shipped_card.is_file() else None
     shutil.rmtree(destination, ignore_errors=True)
     if isinstance(model, MelAmplitudeRefiner):
         networks = [model]
@@ -113,6 +116,8 @@ def main() -> None:
     card = trained / "README.md"
     if card.is_file():
         shutil.copy(card, destination / "README.md")
+    elif previous_card is not None:
+        shipped_card.write_text(previous_card)
     size = sum(file.stat().st_size for file in destination.rglob("*.safetensors")) / 2**20
     stored = (
         f"fp16 (loaded as fp32; rounding the weights to fp16 changes the output by {mel_change:.4f} log-mel L1)"
