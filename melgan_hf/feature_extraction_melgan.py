@@ -141,6 +141,27 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
         """
         return self._framewise(waveforms, None, lambda padded: self._magnitude_of_padded(padded).transpose(1, 2))
 
+    def complex_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """The complex STFT behind the mel: `(batch, frames, n_fft // 2 + 1)`, the same frames as `mel_spectrogram`."""
+        return self._framewise(waveforms, None, lambda padded: self._stft_of_padded(padded).transpose(1, 2))
+
+    def inverse_spectrogram(self, spectrum: torch.Tensor) -> torch.Tensor:
+        """
+        `(batch, frames, n_fft // 2 + 1)` complex STFT in this front end's framing → `(batch, frames * hop_length)`
+        audio: weighted overlap-add of the inverse FFTs, divided by the summed squared window, then the front end's
+        padding cut off. The exact inverse of `complex_spectrogram` (differentiable): what an iSTFT vocoder head needs.
+        """
+        window, _ = self._window_and_filters(spectrum.device, spectrum.real.dtype)
+        window = torch.nn.functional.pad(window, ((self.n_fft - self.win_length) // 2,) * 2)  # centred in n_fft
+        frames = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1) * window  # (batch, frames, n_fft)
+        count, hop = frames.shape[1], self.hop_length
+        length = (count - 1) * hop + self.n_fft
+        fold = {"output_size": (1, length), "kernel_size": (1, self.n_fft), "stride": (1, hop)}
+        signal = torch.nn.functional.fold(frames.transpose(1, 2), **fold)[:, 0, 0]
+        norm = torch.nn.functional.fold((window**2).expand(1, count, -1).transpose(1, 2), **fold)[:, 0, 0]
+        pad = (self.n_fft - hop) // 2
+        return (signal / norm.clamp(min=1e-8))[:, pad : pad + count * hop]
+
     def pseudo_inverse_amplitude(self, log_mel: torch.Tensor) -> torch.Tensor:
         """
         `(..., frames, mels)` log-mel → `(..., frames, n_fft // 2 + 1)` STFT amplitude by the filter bank's
@@ -185,8 +206,12 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
 
     def _magnitude_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
         """`(batch, bins, frames)` STFT magnitude of an already padded signal."""
+        return self._stft_of_padded(padded).abs()
+
+    def _stft_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
+        """`(batch, bins, frames)` complex STFT of an already padded signal (frames not centred)."""
         window, _ = self._window_and_filters(padded.device, padded.dtype)
-        spectrum = torch.stft(
+        return torch.stft(
             padded,
             n_fft=self.n_fft,
             hop_length=self.hop_length,
@@ -195,7 +220,6 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
             center=False,
             return_complex=True,
         )
-        return spectrum.abs()
 
     def _log_mel_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
         _, filters = self._window_and_filters(padded.device, padded.dtype)

@@ -133,3 +133,20 @@ def test_chunked_mel_equals_one_shot(num_samples: int) -> None:
         chunked = extractor.mel_spectrogram(audio, chunk_frames=chunk_frames)
         assert chunked.shape == one_shot.shape
         torch.testing.assert_close(chunked, one_shot, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "front_end", [{"mel_preset": "speech16k"}, {"n_fft": 1024, "win_length": 800, "sampling_rate": 16000}]
+)
+def test_inverse_spectrogram_gives_back_every_sample_of_the_complex_spectrogram(front_end: dict) -> None:
+    """The iSTFT in the mel's own framing: frames * hop samples out, equal to the audio the STFT came from."""
+    preset = front_end.pop("mel_preset", None)
+    features = MelGANFeatureExtractor.from_preset(preset) if preset else MelGANFeatureExtractor(**front_end)
+    hop = features.hop_length
+    audio = torch.from_numpy(np.random.default_rng(0).uniform(-0.5, 0.5, (2, 37 * hop + 11)).astype(np.float32))
+    spectrum = features.complex_spectrogram(audio)
+    assert spectrum.shape == (2, 37, features.n_fft // 2 + 1) and spectrum.is_complex()
+    torch.testing.assert_close(spectrum.abs(), features.magnitude_spectrogram(audio))
+    rebuilt = features.inverse_spectrogram(spectrum)
+    assert rebuilt.shape == (2, 37 * hop)
+    torch.testing.assert_close(rebuilt, audio[:, : 37 * hop], atol=1e-5, rtol=0)
