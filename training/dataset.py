@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from melgan_hf.audio import AUDIO_EXTENSIONS, SILENCE_PEAK, AudioError, find_files, load_audio
+from melgan_hf.audio import AUDIO_EXTENSIONS, SILENCE_PEAK, AudioError, find_files, load_audio, resample
 
 CLIPPED_LEVEL = 0.999  # |sample| at or above this counts as clipped
 TARGET_PEAK = 0.95  # every file is peak-normalised to this level, as in the original MelGAN recipe
@@ -125,12 +125,20 @@ class SegmentSampler:
     drawn with a generator seeded by (seed, step, process). The batch of any step is a pure function of those
     numbers, so a resumed run sees exactly the data an uninterrupted one would, with no data-loader state to save;
     and each process of a multi-GPU run sees different segments.
+
+    `speed_perturbation` p > 0 (audio only): each segment plays at a random speed in [1 - p, 1 + p], resampled so
+    that pitch and tempo move together as on a tape: cheap new voices, for speakers the corpus never had.
     """
 
-    def __init__(self, sequences: list[np.ndarray], segment_length: int, seed: int) -> None:
+    def __init__(
+        self, sequences: list[np.ndarray], segment_length: int, seed: int, speed_perturbation: float = 0.0
+    ) -> None:
+        if not 0 <= speed_perturbation < 1:
+            raise ValueError(f"speed_perturbation must be in [0, 1), got {speed_perturbation}.")
         self.sequences = sequences
         self.segment_length = segment_length
         self.seed = seed
+        self.speed_perturbation = speed_perturbation
         lengths = np.array([len(sequence) for sequence in sequences], dtype=np.float64)
         self.weights = lengths / lengths.sum()  # longer files are drawn more often: uniform over time
 
@@ -141,8 +149,12 @@ class SegmentSampler:
         segments = np.zeros((batch_size, self.segment_length, *first.shape[1:]), dtype=np.float32)
         for row, index in enumerate(picks):
             sequence = self.sequences[index]
-            spare = len(sequence) - self.segment_length
+            speed = 1.0 + rng.uniform(-1, 1) * self.speed_perturbation if self.speed_perturbation else 1.0
+            source_length = round(self.segment_length * speed)  # played `speed` times faster into the segment
+            spare = len(sequence) - source_length
             start = int(rng.integers(0, spare + 1)) if spare > 0 else 0
-            piece = sequence[start : start + self.segment_length]
+            piece = sequence[start : start + source_length]
+            if speed != 1.0:
+                piece = resample(piece, source_length, self.segment_length)[: self.segment_length]
             segments[row, : len(piece)] = piece
         return torch.from_numpy(segments)

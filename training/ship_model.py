@@ -96,7 +96,8 @@ def main() -> None:
     if model_type != MelAmplitudeRefinerConfig.model_type:
         mel_change, sample_change = output_difference(model, rounded)
     half = mel_change <= args.tolerance
-    print(f"fp16 weights change the output by {mel_change:.5f} log-mel L1 (largest sample change {sample_change:.2e})")
+    measure = "log-amplitude L1" if model_type == MelAmplitudeRefinerConfig.model_type else "log-mel L1"
+    print(f"fp16 weights change the output by {mel_change:.5f} {measure} (largest change {sample_change:.2e})")
 
     destination = SHIPPED_DIR / args.name
     # The card: the trained folder's, else the one already shipped under this name (re-shipping keeps its text).
@@ -120,9 +121,9 @@ def main() -> None:
         shipped_card.write_text(previous_card)
     size = sum(file.stat().st_size for file in destination.rglob("*.safetensors")) / 2**20
     stored = (
-        f"fp16 (loaded as fp32; rounding the weights to fp16 changes the output by {mel_change:.4f} log-mel L1)"
+        f"fp16 (loaded as fp32; rounding the weights to fp16 changes the output by {mel_change:.4f} {measure})"
         if half
-        else f"fp32 (fp16 would change the output by {mel_change:.4f} log-mel L1, over {args.tolerance})"
+        else f"fp32 (fp16 would change the output by {mel_change:.4f} {measure}, over {args.tolerance})"
     )
     vocoder_note = f" The vocoder in `vocoder/` is a copy of {args.vocoder}." if is_converter and args.vocoder else ""
     update_model_card(

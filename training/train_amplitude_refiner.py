@@ -7,8 +7,9 @@ Train the amplitude refiner (log-mel → consistent STFT amplitude) behind the r
 Every audio file below the data folders is a training clip (mono, the preset's rate, silence trimmed). Loss: L1 on
 the log-amplitude plus spectral convergence, against the STFT magnitude of the same frames the mel is made of. The
 run stops after `--minutes` of wall-clock time (a CPU-time budget, so recipes compare at equal cost) or
-`--max_steps`; every `--save_minutes` and at the end OUT holds a complete `save_pretrained` folder, written to a
-temporary folder and renamed, with `train_log.jsonl` (step, seconds, losses) beside it.
+`--max_steps`. Every `--save_minutes` and at the end, a `save_pretrained` folder is written beside OUT and its files
+moved into OUT, so OUT never holds a half-written file; `OUT-train_log.jsonl` (step, seconds, losses) sits beside
+it. A plain PyTorch loop on one process: the model is small enough that Accelerate would add nothing here.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--segment_seconds", type=float, default=1.0)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed_perturbation", type=float, default=0.0, help="play segments at 1 ± this speed")
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -81,7 +83,7 @@ def main() -> None:
     clips = [
         clip.audio for folder in args.data for clip in load_folder(folder, features.sampling_rate, segment // 4)[0]
     ]
-    sampler = SegmentSampler(clips, segment, args.seed)
+    sampler = SegmentSampler(clips, segment, args.seed, args.speed_perturbation)
     validation = None
     if args.validation:
         held = [
@@ -124,6 +126,7 @@ def main() -> None:
             "data": [str(folder) for folder in args.data],
             "batch_size": args.batch_size,
             "segment_seconds": args.segment_seconds,
+            "speed_perturbation": args.speed_perturbation,
             "validation_loss": validation_loss(),
         }
 
