@@ -131,7 +131,8 @@ def test_two_processes_end_with_identical_weights(tmp_path, corpus) -> None:
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path, corpus) -> None:
-    config = make_config(tmp_path, save_every=4, log_every=1, eval_every=1000)
+    # speed perturbation on: its random speeds, too, must be a pure function of the step
+    config = make_config(tmp_path, save_every=4, log_every=1, eval_every=1000, speed_perturbation=0.1)
     common = ["--config", str(config), "--data", str(corpus), "--max_steps", "12"]
     run_script(*common, "--output_dir", str(tmp_path / "straight"))
 
@@ -244,6 +245,9 @@ def test_messy_folder_trains_and_the_report_names_bad_files(tmp_path, capsys) ->
 def test_bad_training_config_names_the_key(tmp_path, corpus) -> None:
     config = make_config(tmp_path, batch_sise=4)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['batch_sise'\]"):
+        train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
+    config = make_config(tmp_path, speed_perturbation=1.5)
+    with pytest.raises(ValueError, match="speed_perturbation"):
         train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
     config.write_text("model: {preset: melgan, hop_length: 300}\ntraining: {}\n")
     with pytest.raises(ValueError, match="must multiply to hop_length"):
