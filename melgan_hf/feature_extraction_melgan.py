@@ -141,6 +141,12 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
         """
         return self._framewise(waveforms, None, lambda padded: self._magnitude_of_padded(padded).transpose(1, 2))
 
+    def log_mel_from_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """`(batch, frames, n_fft // 2 + 1)` STFT magnitude → `(batch, frames, num_mel_bins)` log-mel, as
+        `mel_spectrogram` makes it: for code that needs both without running the STFT twice."""
+        _, filters = self._window_and_filters(magnitude.device, magnitude.dtype)
+        return self.log_scale(torch.matmul(filters, magnitude.transpose(1, 2))).transpose(1, 2)
+
     def complex_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
         """The complex STFT behind the mel: `(batch, frames, n_fft // 2 + 1)`, the same frames as `mel_spectrogram`."""
         return self._framewise(waveforms, None, lambda padded: self._stft_of_padded(padded).transpose(1, 2))
@@ -222,8 +228,7 @@ class MelGANFeatureExtractor(SequenceFeatureExtractor):
         )
 
     def _log_mel_of_padded(self, padded: torch.Tensor) -> torch.Tensor:
-        _, filters = self._window_and_filters(padded.device, padded.dtype)
-        return self.log_scale(torch.matmul(filters, self._magnitude_of_padded(padded))).transpose(1, 2)
+        return self.log_mel_from_magnitude(self._magnitude_of_padded(padded).transpose(1, 2))
 
     def __call__(
         self,

@@ -35,7 +35,7 @@ class MelAmplitudeRefiner(PreTrainedModel):
 
     def __init__(self, config: MelAmplitudeRefinerConfig) -> None:
         super().__init__(config)
-        self.front_end = MelGANFeatureExtractor(feature_size=config.num_mel_bins, **_front_end_fields(config))
+        self.front_end = MelGANFeatureExtractor.from_config(config)
         channels, kernel = config.hidden_channels, config.kernel_size
         self.conv_pre = nn.Conv1d(config.num_mel_bins, channels, kernel, padding=kernel // 2)
         self.convs = nn.ModuleList(
@@ -72,12 +72,6 @@ class MelAmplitudeRefiner(PreTrainedModel):
         log_amplitude = torch.maximum(prior + residual, prior.new_tensor(self.config.mel_floor).log())
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return MelAmplitudeRefinerOutput(log_amplitude=log_amplitude) if return_dict else (log_amplitude,)
-
-
-def _front_end_fields(config: MelAmplitudeRefinerConfig) -> dict:
-    fields = config.audio_kwargs
-    fields.pop("num_mel_bins")
-    return fields
 
 
 __all__ = ["MelAmplitudeRefiner", "MelAmplitudeRefinerOutput"]

@@ -41,6 +41,9 @@ def test_magnitude_spectrogram_is_what_the_mel_is_made_of(features) -> None:
     assert magnitude.shape == (1, RATE // features.hop_length, features.n_fft // 2 + 1)
     remade = features.log_scale(magnitude @ torch.from_numpy(features.mel_filters).T)
     torch.testing.assert_close(remade, features.mel_spectrogram(audio), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        features.log_mel_from_magnitude(magnitude), features.mel_spectrogram(audio), atol=0, rtol=0
+    )
 
 
 def test_pseudo_inverse_amplitude_gives_back_the_mel_it_came_from(features) -> None:

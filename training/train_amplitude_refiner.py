@@ -105,16 +105,11 @@ def main() -> None:
             return None
         model.eval()
         with torch.no_grad():
-            losses = [
-                sum(
-                    amplitude_losses(
-                        model(features.mel_spectrogram(audio)).log_amplitude,
-                        features.magnitude_spectrogram(audio),
-                        floor,
-                    )
-                ).item()
-                for audio in validation
-            ]
+            losses = []
+            for audio in validation:
+                magnitude = features.magnitude_spectrogram(audio)
+                log_amplitude = model(features.log_mel_from_magnitude(magnitude)).log_amplitude
+                losses.append(sum(amplitude_losses(log_amplitude, magnitude, floor)).item())
         model.train()
         return float(np.mean(losses))
 
@@ -133,7 +128,8 @@ def main() -> None:
     while time.monotonic() - start < args.minutes * 60 and (args.max_steps is None or step < args.max_steps):
         audio = sampler.batch(step, args.batch_size)
         with torch.no_grad():
-            mel, magnitude = features.mel_spectrogram(audio), features.magnitude_spectrogram(audio)
+            magnitude = features.magnitude_spectrogram(audio)  # one STFT for the target and the mel
+            mel = features.log_mel_from_magnitude(magnitude)
         l1, convergence = amplitude_losses(model(mel).log_amplitude, magnitude, floor)
         loss = l1 + convergence
         progress = max((time.monotonic() - start) / (args.minutes * 60), step / (args.max_steps or float("inf")))
