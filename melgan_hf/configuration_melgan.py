@@ -30,6 +30,7 @@ MEL_PRESETS: dict[str, dict[str, Any]] = {
     "speech16k": {**_MELGAN_FRONT_END, "sampling_rate": 16000, "fmax": 8000.0, "mel_log": "ln"},
 }
 MEL_LOG_TYPES = ("log10", "ln")
+GENERATOR_HEADS = ("waveform", "istft")
 
 
 def _require_positive(config: PreTrainedConfig, name: str) -> None:
@@ -112,7 +113,16 @@ class MelGANConfig(MelFrontEndConfig):
     Generator:
         upsample_ratios (their product must equal hop_length), ngf (channels of the last block; the first has
         ngf * 2**len(upsample_ratios)), n_residual_layers (dilated residual blocks per scale, dilations 3**j),
-        leaky_relu_slope.
+        leaky_relu_slope, generator_head.
+    generator_head `"waveform"` (default) is the paper's generator: transposed convs up to the sample rate.
+    generator_head `"istft"` works at frame rate instead (FreeV 2024, Vocos 2023): an amplitude branch (the mel's
+    pseudo-inverse plus a learned log-amplitude residual, the `MelAmplitudeRefiner` network) and a phase branch, each
+    `frame_dilations` dilated convs of `frame_channels`, then `phase_iterations` fast Griffin-Lim projections
+    (momentum `phase_momentum`) that make the spectrum consistent, and an inverse STFT. With `phase_advance`, the
+    phase branch predicts each bin's phase relative to its centre frequency's advance per hop, so a steady tone is a
+    constant output, which time-shift-equivariant convs can make (they cannot make a phase that turns frame by
+    frame from a steady mel). It ignores upsample_ratios,
+    ngf and n_residual_layers; its cost per second of audio is a small fraction of the waveform generator's.
     Multi-scale discriminator:
         num_D (scales), ndf (channels of the first layer), n_layers_D (strided grouped layers per scale),
         downsampling_factor (stride of those layers).
@@ -124,6 +134,12 @@ class MelGANConfig(MelFrontEndConfig):
     ngf: int = 32
     n_residual_layers: int = 3
     leaky_relu_slope: float = 0.2
+    generator_head: str = "waveform"
+    frame_channels: int = 256
+    frame_dilations: list[int] | tuple[int, ...] = (1, 2, 4, 8, 16, 1)
+    phase_iterations: int = 4
+    phase_momentum: float = 0.99
+    phase_advance: bool = False
 
     num_D: int = 3
     ndf: int = 16
@@ -141,7 +157,7 @@ class MelGANConfig(MelFrontEndConfig):
         for ratio in self.upsample_ratios:
             if not isinstance(ratio, int) or ratio <= 0:
                 raise ValueError(f"MelGANConfig.upsample_ratios must be a positive number each, got {ratio!r}.")
-        if math.prod(self.upsample_ratios) != self.hop_length:
+        if self.generator_head == "waveform" and math.prod(self.upsample_ratios) != self.hop_length:
             raise ValueError(
                 f"MelGANConfig.upsample_ratios {list(self.upsample_ratios)} multiply to"
                 f" {math.prod(self.upsample_ratios)}, but must multiply to hop_length ({self.hop_length}): the"
@@ -149,6 +165,17 @@ class MelGANConfig(MelFrontEndConfig):
             )
         if not 0 <= self.leaky_relu_slope < 1:
             raise ValueError(f"MelGANConfig.leaky_relu_slope must be in [0, 1), got {self.leaky_relu_slope}.")
+        if self.generator_head not in GENERATOR_HEADS:
+            raise ValueError(
+                f"MelGANConfig.generator_head must be one of {GENERATOR_HEADS}, got {self.generator_head!r}."
+            )
+        _require_positive(self, "frame_channels")
+        if not self.frame_dilations or any(not isinstance(d, int) or d < 1 for d in self.frame_dilations):
+            raise ValueError(f"MelGANConfig.frame_dilations must be positive ints, got {self.frame_dilations!r}.")
+        if not isinstance(self.phase_iterations, int) or self.phase_iterations < 0:
+            raise ValueError(f"MelGANConfig.phase_iterations must be an int >= 0, got {self.phase_iterations!r}.")
+        if not 0 <= self.phase_momentum < 1:
+            raise ValueError(f"MelGANConfig.phase_momentum must be in [0, 1), got {self.phase_momentum}.")
 
 
-__all__ = ["MEL_PRESETS", "MelFrontEndConfig", "MelGANConfig"]
+__all__ = ["GENERATOR_HEADS", "MEL_PRESETS", "MelFrontEndConfig", "MelGANConfig"]

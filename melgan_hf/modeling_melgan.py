@@ -17,6 +17,8 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_melgan import MelGANConfig
+from .feature_extraction_melgan import MelGANFeatureExtractor
+from .modeling_amplitude_refiner import AmplitudeHead, FrameNet
 
 _CONV_TYPES = (nn.Conv1d, nn.ConvTranspose1d)
 
@@ -60,6 +62,9 @@ def upsampling_reach(ratios: Sequence[int], n_residual_layers: int) -> float:
 
 
 def _weight_norm_layers(module: nn.Module) -> list[nn.Module]:
+    """The convs that train weight-normed: all of them, except in the iSTFT head (its residual starts at zero)."""
+    if getattr(module.config, "generator_head", "waveform") != "waveform" and isinstance(module, MelGANGenerator):
+        return []
     return [layer for layer in module.modules() if isinstance(layer, _CONV_TYPES)]
 
 
@@ -103,6 +108,10 @@ class MelGANPreTrainedModel(PreTrainedModel):
         """PyTorch's default conv init on the direction `v`, `g = |v|`: what the original MelGAN effectively ran."""
         if not isinstance(module, _CONV_TYPES):
             return
+        if getattr(module, "starts_at_zero", False):  # the amplitude residual (`AmplitudeHead`)
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
+            return
         if parametrize.is_parametrized(module, "weight"):
             direction = module.parametrizations.weight.original1
             init.kaiming_uniform_(direction, a=math.sqrt(5))
@@ -133,7 +142,7 @@ class MelGANPreTrainedModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
         """Always save the weight-normed form: transformers silently re-initialises weights in the other form."""
-        if not self.is_weight_norm_folded:
+        if not self.is_weight_norm_folded or not _weight_norm_layers(self):
             return super().save_pretrained(save_directory, *args, **kwargs)
         unfolded = type(self)(self.config)
         unfolded.remove_weight_norm()
@@ -188,10 +197,17 @@ class MelGANUpsampleBlock(nn.Module):
 
 
 class MelGANGenerator(MelGANPreTrainedModel):
-    """The MelGAN generator: log-mel frames → `hop_length` waveform samples per frame."""
+    """
+    The MelGAN generator: log-mel frames → `hop_length` waveform samples per frame. `config.generator_head` picks
+    the paper's upsampling stack (`"waveform"`) or the frame-rate amplitude and phase branches with an inverse STFT
+    (`"istft"`, see `MelGANConfig`); both take and return the same things.
+    """
 
     def __init__(self, config: MelGANConfig) -> None:
         super().__init__(config)
+        if config.generator_head == "istft":
+            self._build_istft_head(config)
+            return
         channels = config.ngf * 2 ** len(config.upsample_ratios)
         self.conv_pre = ReflectConv1d(config.num_mel_bins, channels, kernel_size=7, padding=3)
         blocks = []
@@ -215,10 +231,75 @@ class MelGANGenerator(MelGANPreTrainedModel):
         self.apply_weight_norm()
         self.post_init()
 
+    def _build_istft_head(self, config: MelGANConfig) -> None:
+        self.front_end = MelGANFeatureExtractor.from_config(config)
+        branch = (config.frame_channels, config.frame_dilations, 3, config.leaky_relu_slope)
+        self.amplitude = AmplitudeHead(self.front_end, *branch)
+        # The phase as an unnormalised (real, imaginary) pair per bin: a direction with no wrap-around to learn.
+        self.phase = FrameNet(config.num_mel_bins, branch[0], 2 * (config.n_fft // 2 + 1), *branch[1:])
+        self.min_frames = 4  # the STFT's reflect padding needs more samples than (n_fft - hop) / 2
+        self.post_init()
+
     @property
     def receptive_field_frames(self) -> int:
         """How many mel frames on either side can change an output sample (rounded up): conv_pre's k7 reaches 3."""
-        return math.ceil(3 + upsampling_reach(self.config.upsample_ratios, self.config.n_residual_layers))
+        config = self.config
+        if config.generator_head == "istft":
+            # the branches' convs (k3), then per Griffin-Lim projection and for the final iSTFT one window's reach
+            window_frames = math.ceil(config.n_fft / config.hop_length)
+            return 1 + sum(config.frame_dilations) + (config.phase_iterations + 1) * window_frames
+        return math.ceil(3 + upsampling_reach(config.upsample_ratios, config.n_residual_layers))
+
+    @property
+    def frame_period(self) -> int:
+        """
+        Frames after which the output repeats its dependence on the frame index: `n_fft / gcd(n_fft, hop)` with
+        `phase_advance` (the bin-centre phase advance comes round), else 1. Chunked decoding starts chunks on
+        multiples of it, so chunks equal the one-shot result.
+        """
+        config = self.config
+        if config.generator_head != "istft" or not config.phase_advance:
+            return 1
+        return config.n_fft // math.gcd(config.n_fft, config.hop_length)
+
+    def _bin_centre_advance(
+        self, frames: int, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin of `2π k hop t / n_fft` for bin k and frame t, `(bins, frames)`: a bin-centre tone's phase."""
+        n_fft = self.config.n_fft
+        bins = torch.arange(n_fft // 2 + 1, device=device)[:, None]
+        cycles = (bins * self.config.hop_length * torch.arange(frames, device=device)) % n_fft  # exact integers
+        angle = cycles.to(dtype) * (2 * math.pi / n_fft)
+        return angle.cos(), angle.sin()
+
+    def _istft_waveforms(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Amplitude and phase at frame rate → a few fast Griffin-Lim projections → inverse STFT."""
+        normalised = self.amplitude.normalise(log_mel)
+        amplitude = self.amplitude(log_mel, normalised).float().exp()  # (batch, bins, frames)
+        real, imaginary = self.phase(normalised).float().chunk(2, dim=1)
+        with torch.autocast(log_mel.device.type, enabled=False):  # FFTs and phases in fp32, under bf16 autocast too
+            return self._consistent_waveforms(amplitude, real, imaginary)
+
+    def _consistent_waveforms(
+        self, amplitude: torch.Tensor, real: torch.Tensor, imaginary: torch.Tensor
+    ) -> torch.Tensor:
+        """The phase branch's (real, imaginary) pairs at `amplitude`, made consistent by the projections → audio."""
+        if self.config.phase_advance:
+            cos, sin = self._bin_centre_advance(real.shape[-1], real.device, real.dtype)
+            real, imaginary = real * cos - imaginary * sin, real * sin + imaginary * cos
+        real, imaginary = _with_amplitude(amplitude, real, imaginary)
+        front_end, momentum = self.front_end, self.config.phase_momentum
+        previous = None
+        for _ in range(self.config.phase_iterations):
+            projected = front_end.spectrogram_parts(front_end.inverse_spectrogram_parts(real, imaginary))
+            accelerated = projected
+            if previous is not None:  # fast Griffin-Lim (Perraudin et al., 2013)
+                accelerated = tuple(
+                    now + momentum * (now - before) for now, before in zip(projected, previous, strict=True)
+                )
+            previous = projected
+            real, imaginary = _with_amplitude(amplitude, *accelerated)
+        return front_end.inverse_spectrogram_parts(real, imaginary).clamp(-1.0, 1.0)
 
     def forward(
         self,
@@ -245,11 +326,15 @@ class MelGANGenerator(MelGANPreTrainedModel):
         hidden_states = input_features.transpose(1, 2)
         if frames < self.min_frames:
             hidden_states = nn.functional.pad(hidden_states, (0, self.min_frames - frames), mode="replicate")
-        hidden_states = self.conv_pre(hidden_states)
-        for block in self.upsample_blocks:
-            hidden_states = block(hidden_states)
-        hidden_states = nn.functional.leaky_relu(hidden_states, self.config.leaky_relu_slope)
-        waveforms = torch.tanh(self.conv_post(hidden_states)).squeeze(1)[:, : frames * self.config.hop_length]
+        if self.config.generator_head == "istft":
+            waveforms = self._istft_waveforms(hidden_states.transpose(1, 2))
+        else:
+            hidden_states = self.conv_pre(hidden_states)
+            for block in self.upsample_blocks:
+                hidden_states = block(hidden_states)
+            hidden_states = nn.functional.leaky_relu(hidden_states, self.config.leaky_relu_slope)
+            waveforms = torch.tanh(self.conv_post(hidden_states)).squeeze(1)
+        waveforms = waveforms[:, : frames * self.config.hop_length]
 
         waveform_lengths = None
         if padding_mask is not None:
@@ -261,6 +346,14 @@ class MelGANGenerator(MelGANPreTrainedModel):
         if not return_dict:
             return (waveforms,) if waveform_lengths is None else (waveforms, waveform_lengths)
         return MelGANGeneratorOutput(waveforms=waveforms, waveform_lengths=waveform_lengths)
+
+
+def _with_amplitude(
+    amplitude: torch.Tensor, real: torch.Tensor, imaginary: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the direction of each (real, imaginary) pair and give it `amplitude` (eps: a zero pair stays finite)."""
+    scale = amplitude * torch.rsqrt(real.square() + imaginary.square() + 1e-12)
+    return real * scale, imaginary * scale
 
 
 class MelGANScaleDiscriminator(nn.Module):

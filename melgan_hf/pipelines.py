@@ -242,6 +242,10 @@ class MelGANVocoder(_Vocoder):
         """
         key = (self.block_dtypes, self.compile, self.device)
         if self._fast_generator is None or self._fast_generator[0] != key:
+            if self.config.generator_head != "waveform":  # frame-rate convs and FFTs: already cheap as they are
+                generator = self.inference_generator()
+                self._fast_generator = (key, lambda mel: generator(mel, return_dict=False)[0])
+                return self._fast_generator[1]
             module = MelGANInferenceGenerator(self.inference_generator(), self.block_dtypes).to(self.device)
             if self.compile:
                 options = {"dynamic": True, "options": {"freezing": True}}
@@ -267,10 +271,14 @@ class MelGANVocoder(_Vocoder):
         hop, frames = self.config.hop_length, batch.shape[1]
         waveforms = np.empty((batch.shape[0], frames * hop), dtype=np.float32)
         generator = self.fast_generator()
+        period = self.generator.frame_period  # chunks start on its multiples (see `MelGANGenerator.frame_period`)
+        chunk_frames, context_frames = (
+            -(-count // period) * period for count in (self.chunk_frames, self.context_frames)
+        )
         with torch.inference_mode():
-            for start in range(0, frames, self.chunk_frames):
-                end = min(frames, start + self.chunk_frames)
-                left, right = max(0, start - self.context_frames), min(frames, end + self.context_frames)
+            for start in range(0, frames, chunk_frames):
+                end = min(frames, start + chunk_frames)
+                left, right = max(0, start - context_frames), min(frames, end + context_frames)
                 chunk = batch[:, left:right].to(self.device)
                 try:
                     piece = generator(chunk)

@@ -73,7 +73,7 @@ def test_bad_config_fields_are_named() -> None:
 
 
 def test_save_and_auto_load_give_the_same_amplitudes(tiny_refiner, features, tmp_path) -> None:
-    torch.nn.init.normal_(tiny_refiner.conv_post.weight, std=0.05)  # a refiner that changes something
+    torch.nn.init.normal_(tiny_refiner.amplitude.conv_post.weight, std=0.05)  # a refiner that changes something
     mel = features.mel_spectrogram(melody_tensor())
     tiny_refiner.save_pretrained(tmp_path / "refiner")
     loaded = AutoModel.from_pretrained(tmp_path / "refiner")

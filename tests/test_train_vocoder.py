@@ -13,7 +13,13 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from melgan_hf import MelGANFeatureExtractor, MelGANGenerator, MelGANVocoder
+from melgan_hf import (
+    MelAmplitudeRefiner,
+    MelAmplitudeRefinerConfig,
+    MelGANFeatureExtractor,
+    MelGANGenerator,
+    MelGANVocoder,
+)
 from tests.conftest import assert_same_weights, kill_after_first_checkpoint, sine, steps_after_resume
 from training.make_synthetic_corpus import write_corpus
 from training.train_vocoder import main as train
@@ -22,9 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "training" / "train_vocoder.py"
 
 
-def make_config(tmp_path: Path, **training) -> Path:
+def make_config(tmp_path: Path, model: dict | None = None, **training) -> Path:
     config = yaml.safe_load((REPO / "training" / "configs" / "tiny.yaml").read_text())
     config["training"].update(training)
+    if model is not None:
+        config["model"] = model
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -298,3 +306,62 @@ def test_push_to_hub_uploads_the_model_and_its_card(tmp_path, corpus, fake_hub, 
     assert stored["README.md"] == (out / "README.md").read_bytes()
     assert "discriminator/model.safetensors" in stored
     assert not any(name.startswith(("checkpoints/", "logs/")) for name in stored)
+
+
+# The iSTFT recipe (training/configs/cpu16k_istft.yaml), small.
+ISTFT_MODEL = {
+    "preset": "melgan",
+    "generator_head": "istft",
+    "frame_channels": 16,
+    "frame_dilations": [1, 2],
+    "phase_iterations": 2,
+    "phase_advance": True,
+    "ndf": 8,
+    "n_layers_D": 3,
+    "num_D": 2,
+}
+
+
+def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_path, corpus) -> None:
+    out = tmp_path / "istft"
+    extra = {"lambda_stft": 1.0, "lambda_phase": 1.0, "adversarial_start_step": 20, "log_every": 5}
+    config = make_config(tmp_path, model=ISTFT_MODEL, **extra)
+    train(["--config", str(config), "--data", str(corpus), "--output_dir", str(out), "--max_steps", "30"])
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    before, after = [e for e in log if e["step"] <= 20], [e for e in log if e["step"] > 20]
+    assert before and after
+    assert all("discriminator" not in entry and "feature_matching" not in entry for entry in before)
+    assert all({"discriminator", "feature_matching", "stft", "phase"} <= entry.keys() for entry in after)
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["validation_mel_l1_final"] < 0.9 * state["validation_mel_l1_initial"]
+    trained = MelGANVocoder.from_pretrained(out, load_discriminator=True)
+    assert trained.config.generator_head == "istft" and trained.discriminator is not None
+
+
+def test_amplitude_branch_starts_from_a_refiner_and_a_cpu_budget_stops_with_snapshots(tmp_path, corpus, capsys):
+    refiner_config = MelAmplitudeRefinerConfig.from_preset(
+        "melgan", hidden_channels=16, dilations=[1, 2], leaky_relu_slope=0.2
+    )
+    refiner = MelAmplitudeRefiner(refiner_config)
+    torch.nn.init.normal_(refiner.amplitude.conv_post.weight, std=0.05)
+    refiner.save_pretrained(tmp_path / "refiner")
+    out = tmp_path / "budget"
+    budget = ["--max_minutes", "0.0001", "--snapshot_every_minutes", "0.00005"]
+    arguments = ["--data", str(corpus), "--output_dir", str(out), "--max_steps", "1000", *budget]
+    init = ["--init_amplitude_from", str(tmp_path / "refiner")]
+    config = make_config(tmp_path, model=ISTFT_MODEL, learning_rate=1e-4)
+    train(["--config", str(config), *arguments, *init])
+    assert "init: amplitude branch from" in capsys.readouterr().out
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["steps"] < 1000
+    snapshots = [json.loads(line) for line in (out / "snapshots.jsonl").read_text().splitlines()]
+    assert snapshots and snapshots[-1]["step"] == state["steps"]
+    generator = MelGANVocoder.from_pretrained(snapshots[-1]["path"]).generator
+    # an Adam step moves a weight by about the learning rate: still the refiner's, not a fresh (zero) residual
+    moved = (generator.amplitude.conv_post.weight - refiner.amplitude.conv_post.weight).abs().max().item()
+    assert moved <= 1.5e-4 * state["steps"], moved
+
+    for model, message in ((None, "needs an iSTFT generator"), ({**ISTFT_MODEL, "frame_dilations": [1, 4]}, "differs")):
+        with pytest.raises(SystemExit, match=message):
+            refused = ["--output_dir", str(tmp_path / "refused")]
+            train(["--config", str(make_config(tmp_path, model=model)), *arguments, *refused, *init])

@@ -63,3 +63,31 @@ def siamese_margin_loss(source_vectors: torch.Tensor, margin: float) -> torch.Te
 def identity_loss(target: torch.Tensor, converted_target: torch.Tensor) -> torch.Tensor:
     """Target-domain input should pass through the generator unchanged: mean |b − G(b)|."""
     return F.l1_loss(converted_target, target)
+
+
+def phase_loss(fake: torch.Tensor, real: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """
+    Phase, as APNet's anti-wrapping losses see it (Ai & Ling 2023), on complex STFTs `(batch, frames, bins)`: the
+    instantaneous phase, its difference along frequency (group delay) and along time (instantaneous frequency).
+    Each is compared as a unit phasor (`|e^{iφ̂} − e^{iφ}|`: no wrapping, bounded gradients) and weighted by the
+    real amplitude, so silent bins, whose phase is noise, count for nothing.
+    """
+    weight = real.abs().detach()
+    weight = weight / weight.mean(dim=(1, 2), keepdim=True).clamp(min=eps)
+    fake_phasor = fake / (fake.abs() + eps)
+    real_phasor = real.detach() / (real.detach().abs() + eps)
+    total = (weight * (fake_phasor - real_phasor).abs()).mean()
+    for dim in (1, 2):  # time (instantaneous frequency), frequency (group delay)
+        fake_step = _phase_step(fake_phasor, dim)
+        real_step = _phase_step(real_phasor, dim)
+        step_weight = torch.minimum(
+            weight.narrow(dim, 1, weight.shape[dim] - 1), weight.narrow(dim, 0, weight.shape[dim] - 1)
+        )
+        total = total + (step_weight * (fake_step - real_step).abs()).mean()
+    return total
+
+
+def _phase_step(phasor: torch.Tensor, dim: int) -> torch.Tensor:
+    """e^{i(φ[k+1] − φ[k])} along `dim`."""
+    length = phasor.shape[dim]
+    return phasor.narrow(dim, 1, length - 1) * phasor.narrow(dim, 0, length - 1).conj()

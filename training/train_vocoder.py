@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train_vocoder.py` from anywhere
 
 from melgan_hf import (
+    MelAmplitudeRefiner,
     MelGANConfig,
     MelGANDiscriminator,
     MelGANFeatureExtractor,
@@ -36,6 +37,8 @@ from melgan_hf import (
     MelGANVocoder,
     save_audio,
 )
+from melgan_hf.pipelines import load_model, require_same_front_end
+from melgan_hf.shipped import resolve_model
 from training.common import (
     TrainState,
     append_log,
@@ -57,6 +60,7 @@ from training.losses import (
     feature_matching_loss,
     generator_adversarial_loss,
     mel_l1_loss,
+    phase_loss,
 )
 
 
@@ -73,6 +77,13 @@ class VocoderTrainingConfig:
     # Mel-L1 weight. HiFi-GAN uses 45 on natural-log mels; it makes the first thousands of steps far more useful
     # than the adversarial losses alone. 0 turns it off (the paper's recipe).
     lambda_mel: float = 45.0
+    # Multi-resolution STFT loss weight (spectral convergence + log magnitude at three resolutions; Multi-band
+    # MelGAN) and the phase loss weight (APNet's instantaneous phase, group delay and instantaneous frequency, as
+    # unit phasors weighted by amplitude). 0 = off (the paper's recipe).
+    lambda_stft: float = 0.0
+    lambda_phase: float = 0.0
+    # Generator pre-training (Multi-band MelGAN): the discriminator and the adversarial losses join at this step.
+    adversarial_start_step: int = 0
     grad_clip: float | None = 100.0  # max gradient norm per network; None disables clipping
     gradient_accumulation_steps: int = 1
     max_steps: int = 400_000
@@ -117,6 +128,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--init_from", default=None, help="start from a saved model (folder or Hub id): G and, if saved, D"
     )
     parser.add_argument(
+        "--init_amplitude_from",
+        default=None,
+        help="start an iSTFT generator's amplitude branch from a MelAmplitudeRefiner (shipped name, folder or Hub id)",
+    )
+    parser.add_argument(
+        "--max_minutes", type=float, default=None, help="stop after this many CPU minutes of this process (a budget)"
+    )
+    parser.add_argument(
+        "--snapshot_every_minutes",
+        type=float,
+        default=None,
+        help="save the generator every this many CPU minutes to OUT/snapshots/cpu_minutes_N (learning curves)",
+    )
+    parser.add_argument(
         "--push_to_hub", default=None, metavar="REPO_ID", help="upload the final model to this Hub repo"
     )
     parser.add_argument(
@@ -153,10 +178,29 @@ def build_models(
     return MelGANGenerator(config), MelGANDiscriminator(config), MelGANFeatureExtractor.from_config(config)
 
 
+def init_amplitude_branch(generator: MelGANGenerator, refiner_name: str) -> None:
+    """Copy a trained `MelAmplitudeRefiner` into an iSTFT generator's amplitude branch (same network, same mels)."""
+    if generator.config.generator_head != "istft":
+        raise SystemExit("--init_amplitude_from needs an iSTFT generator (model.generator_head: istft).")
+    refiner = load_model(MelAmplitudeRefiner, resolve_model(refiner_name))
+    require_same_front_end(("generator", generator.config.audio_kwargs), ("refiner", refiner.config.audio_kwargs))
+    config, network = generator.config, refiner.config
+    ours = (config.frame_channels, list(config.frame_dilations), 3, config.leaky_relu_slope)
+    theirs = (network.hidden_channels, list(network.dilations), network.kernel_size, network.leaky_relu_slope)
+    if ours != theirs:
+        raise SystemExit(
+            f"--init_amplitude_from {refiner_name}: its network (channels, dilations, kernel, leaky ReLU slope)"
+            f" {theirs} differs from the generator's amplitude branch {ours}."
+        )
+    generator.amplitude.load_state_dict(refiner.amplitude.state_dict())
+
+
 class GANStep:
     """
     One micro-batch of MelGAN training: a discriminator update (hinge), then a generator update (adversarial +
-    feature matching + mel L1). Inside `accelerator.accumulate`, so optimizers step only on synchronising batches.
+    feature matching + mel L1, plus the optional STFT and phase losses). Before `adversarial_start_step` only the
+    generator trains, on its reconstruction losses. Inside `accelerator.accumulate`, so optimizers step only on
+    synchronising batches.
     """
 
     def __init__(
@@ -177,48 +221,62 @@ class GANStep:
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.features = features
         self.config = config
+        self.stft_loss = None
+        if config.lambda_stft:
+            from auraloss.freq import MultiResolutionSTFTLoss  # the [train] extra
 
-    def __call__(self, real: torch.Tensor) -> dict[str, float]:
+            self.stft_loss = MultiResolutionSTFTLoss().to(accelerator.device)
+
+    def __call__(self, real: torch.Tensor, adversarial: bool = True) -> dict[str, float]:
         """`real`: `(batch, samples)` audio on the accelerator's device. Returns the losses."""
         accelerator, config = self.accelerator, self.config
+        losses: dict[str, torch.Tensor] = {}
         with accelerator.accumulate(self.generator, self.discriminator):
             real = real.unsqueeze(1)
             with torch.no_grad():
                 mel = self.features.mel_spectrogram(real)
             with accelerator.autocast():
                 fake = self.generator(mel).waveforms.unsqueeze(1)
-                # One discriminator pass over real and fake: data-parallel wrappers expect one forward per backward.
-                scores = self.discriminator(torch.cat([real, fake.detach()]))
-            batch = real.shape[0]
-            real_maps = [[feature[:batch] for feature in scale] for scale in scores.feature_maps]
-            loss_d = discriminator_hinge_loss(
-                [maps[-1] for maps in real_maps], [logits[batch:] for logits in scores.logits]
-            )
-            accelerator.backward(loss_d)
-            if accelerator.sync_gradients and config.grad_clip:
-                accelerator.clip_grad_norm_(self.discriminator.parameters(), config.grad_clip)
-            self.optimizer_d.step()
-            self.optimizer_d.zero_grad(set_to_none=True)
+            if adversarial:
+                with accelerator.autocast():
+                    # One discriminator pass over real and fake: data-parallel wrappers expect one forward per backward.
+                    scores = self.discriminator(torch.cat([real, fake.detach()]))
+                batch = real.shape[0]
+                real_maps = [[feature[:batch] for feature in scale] for scale in scores.feature_maps]
+                loss_d = discriminator_hinge_loss(
+                    [maps[-1] for maps in real_maps], [logits[batch:] for logits in scores.logits]
+                )
+                accelerator.backward(loss_d)
+                if accelerator.sync_gradients and config.grad_clip:
+                    accelerator.clip_grad_norm_(self.discriminator.parameters(), config.grad_clip)
+                self.optimizer_d.step()
+                self.optimizer_d.zero_grad(set_to_none=True)
+                losses["discriminator"] = loss_d
 
-            self.plain_discriminator.requires_grad_(False)
-            with accelerator.autocast():
-                fake_scores = self.plain_discriminator(fake)
-            loss_adv = generator_adversarial_loss(fake_scores.logits)
-            loss_feat = feature_matching_loss(real_maps, fake_scores.feature_maps)
-            loss_mel = mel_l1_loss(self.features.mel_spectrogram(fake), mel)
-            loss_g = loss_adv + config.lambda_feat * loss_feat + config.lambda_mel * loss_mel
+            fake = fake.float()
+            losses["mel_l1"] = mel_l1_loss(self.features.mel_spectrogram(fake), mel)
+            loss_g = config.lambda_mel * losses["mel_l1"]
+            if self.stft_loss is not None:
+                losses["stft"] = self.stft_loss(fake, real)
+                loss_g = loss_g + config.lambda_stft * losses["stft"]
+            if config.lambda_phase:
+                spectra = self.features.complex_spectrogram(torch.cat([fake, real]).squeeze(1)).chunk(2)
+                losses["phase"] = phase_loss(*spectra)
+                loss_g = loss_g + config.lambda_phase * losses["phase"]
+            if adversarial:
+                self.plain_discriminator.requires_grad_(False)
+                with accelerator.autocast():
+                    fake_scores = self.plain_discriminator(fake)
+                losses["generator_adversarial"] = generator_adversarial_loss(fake_scores.logits)
+                losses["feature_matching"] = feature_matching_loss(real_maps, fake_scores.feature_maps)
+                loss_g = loss_g + losses["generator_adversarial"] + config.lambda_feat * losses["feature_matching"]
             accelerator.backward(loss_g)
             self.plain_discriminator.requires_grad_(True)
             if accelerator.sync_gradients and config.grad_clip:
                 accelerator.clip_grad_norm_(self.generator.parameters(), config.grad_clip)
             self.optimizer_g.step()
             self.optimizer_g.zero_grad(set_to_none=True)
-        return {
-            "discriminator": loss_d.item(),
-            "generator_adversarial": loss_adv.item(),
-            "feature_matching": loss_feat.item(),
-            "mel_l1": loss_mel.item(),
-        }
+        return {name: value.item() for name, value in losses.items()}
 
 
 @torch.no_grad()
@@ -258,6 +316,9 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = refuse_to_overwrite(output_dir, args.resume)
 
     generator, discriminator, features = build_models(config_file.get("model") or {}, args.init_from, accelerator)
+    if args.init_amplitude_from:
+        init_amplitude_branch(generator, args.init_amplitude_from)
+        accelerator.print(f"init: amplitude branch from {args.init_amplitude_from}")
     if train_config.segment_length % features.hop_length:
         raise SystemExit(f"training.segment_length must be a multiple of hop_length ({features.hop_length}).")
 
@@ -321,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     if accelerator.is_main_process and resumed_from is None:
         initial_distance = evaluate(0)
     log_path = output_dir / "train_log.jsonl"
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
+    next_snapshot = args.snapshot_every_minutes or 0.0
     progress = tqdm(
         total=train_config.max_steps,
         initial=state.step,
@@ -336,8 +398,9 @@ def main(argv: list[str] | None = None) -> None:
             real = sampler.batch(
                 state.step * accumulation + micro_step, train_config.batch_size, accelerator.process_index
             )
-            losses = gan_step(real.to(device))
-        scheduler_d.step()
+            losses = gan_step(real.to(device), adversarial=state.step >= train_config.adversarial_start_step)
+        if state.step >= train_config.adversarial_start_step:
+            scheduler_d.step()
         scheduler_g.step()
         state.step += 1
         progress.update(1)
@@ -349,11 +412,26 @@ def main(argv: list[str] | None = None) -> None:
         if state.step % train_config.log_every == 0 or state.step == train_config.max_steps:
             values = {**{f"loss/{name}": value for name, value in losses.items()}, "lr": scheduler_g.get_last_lr()[0]}
             accelerator.log(values, step=state.step)
-            progress.set_postfix(mel=f"{values['loss/mel_l1']:.3f}", d=f"{values['loss/discriminator']:.3f}")
+            progress.set_postfix(mel=f"{losses['mel_l1']:.3f}", d=f"{losses.get('discriminator', math.nan):.3f}")
             if accelerator.is_main_process:
                 append_log(log_path, {"step": state.step, **losses})
         if state.step % train_config.eval_every == 0 and accelerator.is_main_process:
             evaluate(state.step)
+        cpu_minutes = (time.process_time() - cpu_started) / 60
+        out_of_time = args.max_minutes is not None and cpu_minutes >= args.max_minutes
+        if (
+            args.snapshot_every_minutes
+            and (cpu_minutes >= next_snapshot or out_of_time)
+            and accelerator.is_main_process
+        ):
+            snapshot = output_dir / "snapshots" / f"cpu_minutes_{cpu_minutes:06.1f}"
+            MelGANVocoder(accelerator.unwrap_model(generator), features).save_pretrained(snapshot)
+            append_log(
+                output_dir / "snapshots.jsonl", {"step": state.step, "cpu_minutes": cpu_minutes, "path": str(snapshot)}
+            )
+            next_snapshot += args.snapshot_every_minutes
+        if out_of_time:
+            train_config.max_steps = state.step  # the final checkpoint, evaluation and save below
         if state.step % train_config.save_every == 0 or state.step == train_config.max_steps:
             save_checkpoint(accelerator, output_dir, state.step, train_config.keep_checkpoints)
     progress.close()
@@ -388,6 +466,29 @@ def main(argv: list[str] | None = None) -> None:
     accelerator.end_training()
 
 
+def generator_description(config: MelGANConfig) -> str:
+    if config.generator_head == "istft":
+        advance = ", phase relative to each bin's centre-frequency advance" if config.phase_advance else ""
+        return (
+            f"iSTFT head: amplitude (mel pseudo-inverse + learned residual) and phase branches of"
+            f" {config.frame_channels} channels, dilations {list(config.frame_dilations)}{advance},"
+            f" {config.phase_iterations} fast Griffin-Lim projections, inverse STFT"
+        )
+    return f"upsampling ratios {list(config.upsample_ratios)}, ngf {config.ngf}"
+
+
+def losses_description(train_config: VocoderTrainingConfig) -> str:
+    terms = [f"mel L1 ×{train_config.lambda_mel}"]
+    if train_config.lambda_stft:
+        terms.append(f"multi-resolution STFT ×{train_config.lambda_stft}")
+    if train_config.lambda_phase:
+        terms.append(f"phase ×{train_config.lambda_phase}")
+    adversarial = f"hinge adversarial + feature matching ×{train_config.lambda_feat}"
+    if train_config.adversarial_start_step:
+        adversarial += f" from step {train_config.adversarial_start_step}"
+    return " + ".join([adversarial, *terms])
+
+
 def model_card(
     vocoder: MelGANVocoder, summary: dict[str, Any], report: DataReport, train_config: VocoderTrainingConfig
 ) -> str:
@@ -407,8 +508,8 @@ def model_card(
             "mel_log": config.mel_log,
             "mel_floor": config.mel_floor,
             "parameters": f"{sum(p.numel() for p in vocoder.generator.parameters()):,}",
-            "upsample_ratios": list(config.upsample_ratios),
-            "ngf": config.ngf,
+            "generator": generator_description(config),
+            "losses": losses_description(train_config),
             "data_files": len(report.used),
             "data_minutes": f"{report.total_seconds / 60:.1f}",
             "data_skipped": len(report.skipped),
