@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_melgan import MelGANConfig
-from .feature_extraction_melgan import MelGANFeatureExtractor
+from .feature_extraction_melgan import MelGANFeatureExtractor, _exporting
 from .modeling_amplitude_refiner import AmplitudeHead, FrameNet
 
 _CONV_TYPES = (nn.Conv1d, nn.ConvTranspose1d)
@@ -78,10 +78,13 @@ class MelGANGeneratorOutput(ModelOutput):
     """
     waveforms: `(batch, frames * hop_length)` audio in [-1, 1]; padded frames produce padded samples.
     waveform_lengths: `(batch,)` number of valid samples per item, given when a `padding_mask` was passed.
+    spectrum: iSTFT head only, `(batch, frames, n_fft // 2 + 1)` complex: the amplitude and the phase the branches
+        predicted, before the Griffin-Lim projections (what the amplitude and phase losses train).
     """
 
     waveforms: torch.Tensor | None = None
     waveform_lengths: torch.Tensor | None = None
+    spectrum: torch.Tensor | None = None
 
 
 @dataclass
@@ -272,7 +275,7 @@ class MelGANGenerator(MelGANPreTrainedModel):
         angle = cycles.to(dtype) * (2 * math.pi / n_fft)
         return angle.cos(), angle.sin()
 
-    def _istft_waveforms(self, log_mel: torch.Tensor) -> torch.Tensor:
+    def _istft_waveforms(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Amplitude and phase at frame rate → a few fast Griffin-Lim projections → inverse STFT."""
         normalised = self.amplitude.normalise(log_mel)
         amplitude = self.amplitude(log_mel, normalised).float().exp()  # (batch, bins, frames)
@@ -282,12 +285,14 @@ class MelGANGenerator(MelGANPreTrainedModel):
 
     def _consistent_waveforms(
         self, amplitude: torch.Tensor, real: torch.Tensor, imaginary: torch.Tensor
-    ) -> torch.Tensor:
-        """The phase branch's (real, imaginary) pairs at `amplitude`, made consistent by the projections → audio."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The phase branch's (real, imaginary) pairs at `amplitude`, made consistent by the projections → audio,
+        and the predicted spectrum `(batch, frames, bins)` before them."""
         if self.config.phase_advance:
             cos, sin = self._bin_centre_advance(real.shape[-1], real.device, real.dtype)
             real, imaginary = real * cos - imaginary * sin, real * sin + imaginary * cos
         real, imaginary = _with_amplitude(amplitude, real, imaginary)
+        predicted = torch.complex(real, imaginary).transpose(1, 2) if not _exporting() else None
         front_end, momentum = self.front_end, self.config.phase_momentum
         previous = None
         for _ in range(self.config.phase_iterations):
@@ -299,7 +304,7 @@ class MelGANGenerator(MelGANPreTrainedModel):
                 )
             previous = projected
             real, imaginary = _with_amplitude(amplitude, *accelerated)
-        return front_end.inverse_spectrogram_parts(real, imaginary).clamp(-1.0, 1.0)
+        return front_end.inverse_spectrogram_parts(real, imaginary).clamp(-1.0, 1.0), predicted
 
     def forward(
         self,
@@ -326,8 +331,10 @@ class MelGANGenerator(MelGANPreTrainedModel):
         hidden_states = input_features.transpose(1, 2)
         if frames < self.min_frames:
             hidden_states = nn.functional.pad(hidden_states, (0, self.min_frames - frames), mode="replicate")
+        spectrum = None
         if self.config.generator_head == "istft":
-            waveforms = self._istft_waveforms(hidden_states.transpose(1, 2))
+            waveforms, spectrum = self._istft_waveforms(hidden_states.transpose(1, 2))
+            spectrum = spectrum[:, :frames] if spectrum is not None else None
         else:
             hidden_states = self.conv_pre(hidden_states)
             for block in self.upsample_blocks:
@@ -345,7 +352,7 @@ class MelGANGenerator(MelGANPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
             return (waveforms,) if waveform_lengths is None else (waveforms, waveform_lengths)
-        return MelGANGeneratorOutput(waveforms=waveforms, waveform_lengths=waveform_lengths)
+        return MelGANGeneratorOutput(waveforms=waveforms, waveform_lengths=waveform_lengths, spectrum=spectrum)
 
 
 def _with_amplitude(

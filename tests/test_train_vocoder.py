@@ -324,14 +324,20 @@ ISTFT_MODEL = {
 
 def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_path, corpus) -> None:
     out = tmp_path / "istft"
-    extra = {"lambda_stft": 1.0, "lambda_phase": 1.0, "adversarial_start_step": 20, "log_every": 5}
+    extra = {
+        "lambda_stft": 1.0,
+        "lambda_phase": 1.0,
+        "lambda_amplitude": 1.0,
+        "adversarial_start_step": 20,
+        "log_every": 5,
+    }
     config = make_config(tmp_path, model=ISTFT_MODEL, **extra)
     train(["--config", str(config), "--data", str(corpus), "--output_dir", str(out), "--max_steps", "30"])
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     before, after = [e for e in log if e["step"] <= 20], [e for e in log if e["step"] > 20]
     assert before and after
     assert all("discriminator" not in entry and "feature_matching" not in entry for entry in before)
-    assert all({"discriminator", "feature_matching", "stft", "phase"} <= entry.keys() for entry in after)
+    assert all({"discriminator", "feature_matching", "stft", "phase", "amplitude"} <= entry.keys() for entry in after)
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["validation_mel_l1_final"] < 0.9 * state["validation_mel_l1_initial"]
     trained = MelGANVocoder.from_pretrained(out, load_discriminator=True)

@@ -82,6 +82,9 @@ class VocoderTrainingConfig:
     # unit phasors weighted by amplitude). 0 = off (the paper's recipe).
     lambda_stft: float = 0.0
     lambda_phase: float = 0.0
+    # iSTFT generators: L1 on the predicted log amplitude against the recording's (APNet, FreeV); their phase loss is
+    # taken on the phase branch's prediction, before the Griffin-Lim projections. 0 = off.
+    lambda_amplitude: float = 0.0
     # Generator pre-training (Multi-band MelGAN): the discriminator and the adversarial losses join at this step.
     adversarial_start_step: int = 0
     grad_clip: float | None = 100.0  # max gradient norm per network; None disables clipping
@@ -236,7 +239,8 @@ class GANStep:
             with torch.no_grad():
                 mel = self.features.mel_spectrogram(real)
             with accelerator.autocast():
-                fake = self.generator(mel).waveforms.unsqueeze(1)
+                output = self.generator(mel)
+            fake, predicted = output.waveforms.unsqueeze(1), output.spectrum
             if adversarial:
                 with accelerator.autocast():
                     # One discriminator pass over real and fake: data-parallel wrappers expect one forward per backward.
@@ -259,7 +263,17 @@ class GANStep:
             if self.stft_loss is not None:
                 losses["stft"] = self.stft_loss(fake, real)
                 loss_g = loss_g + config.lambda_stft * losses["stft"]
-            if config.lambda_phase:
+            if predicted is not None and (config.lambda_phase or config.lambda_amplitude):
+                target = self.features.complex_spectrogram(real.squeeze(1))
+                if config.lambda_amplitude:
+                    floor = self.features.mel_floor
+                    log_amplitudes = [spectrum.abs().clamp(min=floor).log() for spectrum in (predicted, target)]
+                    losses["amplitude"] = torch.nn.functional.l1_loss(*log_amplitudes)
+                    loss_g = loss_g + config.lambda_amplitude * losses["amplitude"]
+                if config.lambda_phase:
+                    losses["phase"] = phase_loss(predicted, target)
+                    loss_g = loss_g + config.lambda_phase * losses["phase"]
+            elif config.lambda_phase:
                 spectra = self.features.complex_spectrogram(torch.cat([fake, real]).squeeze(1)).chunk(2)
                 losses["phase"] = phase_loss(*spectra)
                 loss_g = loss_g + config.lambda_phase * losses["phase"]
@@ -481,6 +495,8 @@ def losses_description(train_config: VocoderTrainingConfig) -> str:
     terms = [f"mel L1 ×{train_config.lambda_mel}"]
     if train_config.lambda_stft:
         terms.append(f"multi-resolution STFT ×{train_config.lambda_stft}")
+    if train_config.lambda_amplitude:
+        terms.append(f"log-amplitude L1 ×{train_config.lambda_amplitude}")
     if train_config.lambda_phase:
         terms.append(f"phase ×{train_config.lambda_phase}")
     adversarial = f"hinge adversarial + feature matching ×{train_config.lambda_feat}"
