@@ -4,7 +4,7 @@
         --data HELDOUT_SPEAKER_DIR ... --max-files 3 --out docs/learning_curves.png --json curves.json
 
 Each RUN_DIR is a `train_vocoder.py --snapshot_every_minutes M` output: `snapshots.jsonl` lists generators saved
-every M CPU minutes of the training process (data loading included). `+24` adds CPU minutes spent before the run
+every M CPU minutes of training (from the first step, across resumes). `+24` adds CPU minutes spent before the run
 (a pre-trained amplitude refiner the run started from, say). All snapshots and both baselines (plain and
 refined-amplitude Griffin-Lim, 32 iterations) are scored on the same files in this one run.
 """
@@ -81,6 +81,11 @@ def main() -> None:
     args = parser.parse_args()
 
     recordings = read_recordings(args.data, args.max_files, None)
+    # Points already scored on the same files (an earlier run of this script with --json) are reused.
+    earlier = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {}
+    known = {}
+    if earlier.get("files") == list(recordings):
+        known = {point["path"]: point for points in earlier["curves"].values() for point in points}
     curves: dict[str, list[dict]] = {}
     features = None
     for name, folder, offset in args.run:
@@ -93,7 +98,11 @@ def main() -> None:
             vocoder = MelGANVocoder.from_pretrained(entry["path"])
             features = features or vocoder.feature_extractor
             point = {"cpu_minutes": round(entry["cpu_minutes"] + offset, 2), "step": entry["step"]}
-            point.update(scores(vocoder, recordings))
+            point["path"] = entry["path"]
+            if entry["path"] in known:
+                point.update({name: known[entry["path"]][name] for name in MEASURES})
+            else:
+                point.update(scores(vocoder, recordings))
             curves[name].append(point)
             print(name, json.dumps(point), flush=True)
     baselines = {"Griffin-Lim (32 it.)": scores(GriffinLimVocoder(features), recordings)}
@@ -105,7 +114,8 @@ def main() -> None:
     title = f"copy-synthesis of {len(recordings)} files by {len(args.data)} held-out speakers"
     plot(curves, baselines, args.out, title)
     if args.json:
-        args.json.write_text(json.dumps({"files": list(recordings), "curves": curves, "baselines": baselines}, indent=1))
+        points = {"files": list(recordings), "curves": curves, "baselines": baselines}
+        args.json.write_text(json.dumps(points, indent=1))
     print(f"wrote {args.out}")
 
 

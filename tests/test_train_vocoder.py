@@ -366,6 +366,12 @@ def test_amplitude_branch_starts_from_a_refiner_and_a_cpu_budget_stops_with_snap
     # an Adam step moves a weight by about the learning rate: still the refiner's, not a fresh (zero) residual
     moved = (generator.amplitude.conv_post.weight - refiner.amplitude.conv_post.weight).abs().max().item()
     assert moved <= 1.5e-4 * state["steps"], moved
+    # a resumed run counts its CPU minutes on from the checkpoint: budgets and curves span runs
+    first_minutes = snapshots[-1]["cpu_minutes"]
+    longer = [*arguments[:-4], "--max_minutes", str(first_minutes + 0.0002), "--snapshot_every_minutes", "1e-5"]
+    train(["--config", str(config), *longer, "--resume"])
+    resumed = [json.loads(line) for line in (out / "snapshots.jsonl").read_text().splitlines()][len(snapshots) :]
+    assert resumed and all(point["cpu_minutes"] > first_minutes for point in resumed)
 
     for model, message in ((None, "needs an iSTFT generator"), ({**ISTFT_MODEL, "frame_dilations": [1, 4]}, "differs")):
         with pytest.raises(SystemExit, match=message):

@@ -51,16 +51,21 @@ def dataclass_from_dict(cls: type, values: dict[str, Any] | None, source: str) -
 
 
 class TrainState:
-    """The step counter, saved in every checkpoint through `accelerator.register_for_checkpointing`."""
+    """
+    The step counter and the CPU seconds trained so far (over all resumed runs, for budgets and learning curves),
+    saved in every checkpoint through `accelerator.register_for_checkpointing`.
+    """
 
     def __init__(self) -> None:
         self.step = 0
+        self.cpu_seconds = 0.0
 
-    def state_dict(self) -> dict[str, int]:
-        return {"step": self.step}
+    def state_dict(self) -> dict[str, float]:
+        return {"step": self.step, "cpu_seconds": self.cpu_seconds}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, float]) -> None:
         self.step = int(state["step"])
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))  # checkpoints from before it was counted
 
 
 def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:

@@ -136,7 +136,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="start an iSTFT generator's amplitude branch from a MelAmplitudeRefiner (shipped name, folder or Hub id)",
     )
     parser.add_argument(
-        "--max_minutes", type=float, default=None, help="stop after this many CPU minutes of this process (a budget)"
+        "--max_minutes",
+        type=float,
+        default=None,
+        help="stop after this many CPU minutes of training in all (resumed runs count on from their checkpoint)",
     )
     parser.add_argument(
         "--snapshot_every_minutes",
@@ -397,7 +400,8 @@ def main(argv: list[str] | None = None) -> None:
         initial_distance = evaluate(0)
     log_path = output_dir / "train_log.jsonl"
     started, cpu_started = time.monotonic(), time.process_time()
-    next_snapshot = args.snapshot_every_minutes or 0.0
+    every = args.snapshot_every_minutes
+    next_snapshot = (state.cpu_seconds / 60 // every + 1) * every if every else 0.0
     progress = tqdm(
         total=train_config.max_steps,
         initial=state.step,
@@ -431,7 +435,9 @@ def main(argv: list[str] | None = None) -> None:
                 append_log(log_path, {"step": state.step, **losses})
         if state.step % train_config.eval_every == 0 and accelerator.is_main_process:
             evaluate(state.step)
-        cpu_minutes = (time.process_time() - cpu_started) / 60
+        state.cpu_seconds += time.process_time() - cpu_started
+        cpu_started = time.process_time()
+        cpu_minutes = state.cpu_seconds / 60
         out_of_time = args.max_minutes is not None and cpu_minutes >= args.max_minutes
         if (
             args.snapshot_every_minutes
