@@ -55,7 +55,7 @@ def plot(curves: dict, baselines: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(1, len(MEASURES), figsize=(11, 4.2))
+    figure, axes = pyplot.subplots(1, len(MEASURES), figsize=(11, 5.6))
     for axis, (measure, (label, _)) in zip(axes, MEASURES.items(), strict=True):
         for name, points in curves.items():
             axis.plot([p["cpu_minutes"] for p in points], [p[measure] for p in points], marker="o", label=name)
@@ -64,9 +64,9 @@ def plot(curves: dict, baselines: dict, path: Path, title: str) -> None:
         axis.set_xlabel("training CPU minutes (1 thread)")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.22, 1, 1))
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8, frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
 

@@ -1,7 +1,7 @@
 """
 The models that ship inside the package, by short name, so the CLI and the app work offline on the first run.
 
-`MelGANVocoder.from_pretrained("vocoder-16k")` and `StyleTransferPipeline.from_pretrained("voice-to-english")` load
+`MelGANVocoder.from_pretrained("istft-vocoder-16k")` and `StyleTransferPipeline.from_pretrained("voice-to-english")` load
 them like any folder or Hub id; a local folder of the same name takes precedence. Each one is a complete
 `save_pretrained` folder with its model card (README.md), trained by the scripts in `training/`.
 """
@@ -15,14 +15,17 @@ from pathlib import Path
 SHIPPED_DIR = Path(__file__).parent / "models"
 
 # name → what it is, for help texts and the app's model chooser
-SHIPPED_VOCODERS = {"vocoder-16k": "MelGAN vocoder, 16 kHz: speech in four languages, piano and strings"}
+SHIPPED_VOCODERS = {
+    "istft-vocoder-16k": "iSTFT vocoder (frame-rate amplitude and phase), 16 kHz speech: the default",
+    "vocoder-16k": "MelGAN vocoder (waveform generator), 16 kHz: speech in four languages, piano and strings",
+}
 SHIPPED_CONVERTERS = {
     "voice-to-english": "any voice → the English Asterisk speaker (Allison), 16 kHz",
     "piano-to-strings": "piano → string ensemble (General MIDI timbres), 16 kHz",
 }
 # baselines: amplitude refiners for the refined-amplitude Griffin-Lim, found by `shipped_refiner_for` a front end
 SHIPPED_REFINERS = {"amplitude-refiner-16k": "log-mel → STFT amplitude, speech16k preset (refined Griffin-Lim)"}
-DEFAULT_VOCODER = "vocoder-16k"
+DEFAULT_VOCODER = "istft-vocoder-16k"
 DEFAULT_CONVERTER = "voice-to-english"
 
 
