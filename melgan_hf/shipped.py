@@ -1,8 +1,8 @@
 """
 The models that ship inside the package, by short name, so the CLI and the app work offline on the first run.
 
-`MelGANVocoder.from_pretrained("istft-vocoder-16k")` and `StyleTransferPipeline.from_pretrained("voice-to-english")` load
-them like any folder or Hub id; a local folder of the same name takes precedence. Each one is a complete
+`MelGANVocoder.from_pretrained("istft-vocoder-16k")` and `StyleTransferPipeline.from_pretrained("voice-to-english")`
+load them like any folder or Hub id; a local folder of the same name takes precedence. Each one is a complete
 `save_pretrained` folder with its model card (README.md), trained by the scripts in `training/`.
 """
 
