@@ -245,7 +245,8 @@ class MelGANGenerator(MelGANPreTrainedModel):
 
     @property
     def receptive_field_frames(self) -> int:
-        """How many mel frames on either side can change an output sample (rounded up): conv_pre's k7 reaches 3."""
+        """How many mel frames on either side can change an output sample (rounded up); chunked decoding adds this
+        much context. Waveform head: conv_pre's k7 reaches 3, then the upsampling blocks."""
         config = self.config
         if config.generator_head == "istft":
             # the branches' convs (k3), then per Griffin-Lim projection and for the final iSTFT one window's reach
@@ -285,9 +286,9 @@ class MelGANGenerator(MelGANPreTrainedModel):
 
     def _consistent_waveforms(
         self, amplitude: torch.Tensor, real: torch.Tensor, imaginary: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The phase branch's (real, imaginary) pairs at `amplitude`, made consistent by the projections → audio,
-        and the predicted spectrum `(batch, frames, bins)` before them."""
+        and the predicted spectrum `(batch, frames, bins)` before them (None while exporting: no complex tensors)."""
         if self.config.phase_advance:
             cos, sin = self._bin_centre_advance(real.shape[-1], real.device, real.dtype)
             real, imaginary = real * cos - imaginary * sin, real * sin + imaginary * cos

@@ -373,7 +373,12 @@ def test_amplitude_branch_starts_from_a_refiner_and_a_cpu_budget_stops_with_snap
     resumed = [json.loads(line) for line in (out / "snapshots.jsonl").read_text().splitlines()][len(snapshots) :]
     assert resumed and all(point["cpu_minutes"] > first_minutes for point in resumed)
 
-    for model, message in ((None, "needs an iSTFT generator"), ({**ISTFT_MODEL, "frame_dilations": [1, 4]}, "differs")):
+    cases = [
+        (None, init, "needs an iSTFT generator"),
+        ({**ISTFT_MODEL, "frame_dilations": [1, 4]}, init, "differs"),
+        (ISTFT_MODEL, ["--init_amplitude_from", str(tmp_path / "nowhere")], "cannot load an amplitude refiner"),
+    ]
+    for model, source, message in cases:
         with pytest.raises(SystemExit, match=message):
             refused = ["--output_dir", str(tmp_path / "refused")]
-            train(["--config", str(make_config(tmp_path, model=model)), *arguments, *refused, *init])
+            train(["--config", str(make_config(tmp_path, model=model)), *arguments, *refused, *source])

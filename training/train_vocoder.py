@@ -188,7 +188,10 @@ def init_amplitude_branch(generator: MelGANGenerator, refiner_name: str) -> None
     """Copy a trained `MelAmplitudeRefiner` into an iSTFT generator's amplitude branch (same network, same mels)."""
     if generator.config.generator_head != "istft":
         raise SystemExit("--init_amplitude_from needs an iSTFT generator (model.generator_head: istft).")
-    refiner = load_model(MelAmplitudeRefiner, resolve_model(refiner_name))
+    try:
+        refiner = load_model(MelAmplitudeRefiner, resolve_model(refiner_name))
+    except OSError as error:
+        raise SystemExit(f"--init_amplitude_from {refiner_name}: cannot load an amplitude refiner: {error}") from error
     require_same_front_end(("generator", generator.config.audio_kwargs), ("refiner", refiner.config.audio_kwargs))
     config, network = generator.config, refiner.config
     ours = (config.frame_channels, list(config.frame_dilations), 3, config.leaky_relu_slope)
