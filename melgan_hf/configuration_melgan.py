@@ -121,8 +121,8 @@ class MelGANConfig(MelFrontEndConfig):
     (momentum `phase_momentum`) that make the spectrum consistent, and an inverse STFT. With `phase_advance`, the
     phase branch predicts each bin's phase relative to its centre frequency's advance per hop, so a steady tone is a
     constant output, which time-shift-equivariant convs can make (they cannot make a phase that turns frame by
-    frame from a steady mel). It ignores upsample_ratios,
-    ngf and n_residual_layers; its cost per second of audio is a small fraction of the waveform generator's.
+    frame from a steady mel). It ignores upsample_ratios, ngf and n_residual_layers; its cost per second of audio is
+    a small fraction of the waveform generator's.
     Multi-scale discriminator:
         num_D (scales), ndf (channels of the first layer), n_layers_D (strided grouped layers per scale),
         downsampling_factor (stride of those layers).

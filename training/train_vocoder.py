@@ -242,8 +242,9 @@ class GANStep:
         losses: dict[str, torch.Tensor] = {}
         with accelerator.accumulate(self.generator, self.discriminator):
             real = real.unsqueeze(1)
-            with torch.no_grad():
-                mel = self.features.mel_spectrogram(real)
+            with torch.no_grad():  # one STFT of the recording: the mel input and the amplitude and phase targets
+                target = self.features.complex_spectrogram(real)
+                mel = self.features.log_mel_from_magnitude(target.abs())
             with accelerator.autocast():
                 output = self.generator(mel)
             fake, predicted = output.waveforms.unsqueeze(1), output.spectrum
@@ -270,7 +271,6 @@ class GANStep:
                 losses["stft"] = self.stft_loss(fake, real)
                 loss_g = loss_g + config.lambda_stft * losses["stft"]
             if predicted is not None and (config.lambda_phase or config.lambda_amplitude):
-                target = self.features.complex_spectrogram(real.squeeze(1))
                 if config.lambda_amplitude:
                     floor = self.features.mel_floor
                     log_amplitudes = [spectrum.abs().clamp(min=floor).log() for spectrum in (predicted, target)]
@@ -280,8 +280,7 @@ class GANStep:
                     losses["phase"] = phase_loss(predicted, target)
                     loss_g = loss_g + config.lambda_phase * losses["phase"]
             elif config.lambda_phase:
-                spectra = self.features.complex_spectrogram(torch.cat([fake, real]).squeeze(1)).chunk(2)
-                losses["phase"] = phase_loss(*spectra)
+                losses["phase"] = phase_loss(self.features.complex_spectrogram(fake), target)
                 loss_g = loss_g + config.lambda_phase * losses["phase"]
             if adversarial:
                 self.plain_discriminator.requires_grad_(False)
@@ -442,17 +441,13 @@ def main(argv: list[str] | None = None) -> None:
         cpu_started = time.process_time()
         cpu_minutes = state.cpu_seconds / 60
         out_of_time = args.max_minutes is not None and cpu_minutes >= args.max_minutes
-        if (
-            args.snapshot_every_minutes
-            and (cpu_minutes >= next_snapshot or out_of_time)
-            and accelerator.is_main_process
-        ):
+        if every and (cpu_minutes >= next_snapshot or out_of_time) and accelerator.is_main_process:
             snapshot = output_dir / "snapshots" / f"cpu_minutes_{cpu_minutes:06.1f}"
             MelGANVocoder(accelerator.unwrap_model(generator), features).save_pretrained(snapshot)
             append_log(
                 output_dir / "snapshots.jsonl", {"step": state.step, "cpu_minutes": cpu_minutes, "path": str(snapshot)}
             )
-            next_snapshot += args.snapshot_every_minutes
+            next_snapshot += every
         if out_of_time:
             train_config.max_steps = state.step  # the final checkpoint, evaluation and save below
         if state.step % train_config.save_every == 0 or state.step == train_config.max_steps:
