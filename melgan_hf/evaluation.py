@@ -9,6 +9,7 @@ and waveform SNR are left out on purpose: a vocoder does not reproduce phase, so
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 from collections.abc import Callable
@@ -46,7 +47,7 @@ def timbre_shift(source_centroid: float, target_centroid: float, converted_centr
 
 def _require(module: str) -> object:
     try:
-        return __import__(module)
+        return importlib.import_module(module)
     except ImportError as error:
         raise ImportError(f"{module} is needed for this measure; {EVAL_EXTRA_HINT}") from error
 
@@ -142,7 +143,17 @@ def f0_errors(reference: np.ndarray, degraded: np.ndarray, sampling_rate: int) -
     return gross_pitch_error, float(np.mean(voiced_reference != voiced_degraded))
 
 
-VOCODER_MEASURES = ("pesq_wb", "stoi", "mr_stft", "log_mel_l1", "mcd_db", "f0_gpe", "f0_vde")
+def dnsmos(audio: np.ndarray, sampling_rate: int) -> dict[str, float]:
+    """
+    DNSMOS P.835 (speechmos; 1 to 5, higher is better): overall quality, speech signal and background, as listeners
+    would rate them, with no reference: what a vocoder's artefacts cost beyond what PESQ sees.
+    """
+    audio = np.clip(resample(audio.astype(np.float32), sampling_rate, PESQ_RATE), -1.0, 1.0)
+    scores = _require("speechmos.dnsmos").run(audio, PESQ_RATE)
+    return {name: float(scores[f"{name}_mos"]) for name in ("ovrl", "sig", "bak")}
+
+
+VOCODER_MEASURES = ("pesq_wb", "stoi", "mr_stft", "log_mel_l1", "mcd_db", "f0_gpe", "f0_vde", "dnsmos_ovrl")
 
 
 def copy_synthesis_scores(
@@ -158,6 +169,7 @@ def copy_synthesis_scores(
         "mcd_db": mel_cepstral_distortion(reference, degraded, features),
         "f0_gpe": gross_pitch_error,
         "f0_vde": voicing_error,
+        "dnsmos_ovrl": dnsmos(degraded, sampling_rate)["ovrl"],
     }
 
 
@@ -204,7 +216,7 @@ def f0_correlation(source: np.ndarray, converted: np.ndarray, sampling_rate: int
 class SpeechJudges:
     """
     The pretrained judges of converted speech, loaded once: a speaker encoder (resemblyzer; same speaker ≈ 0.96
-    cosine, other speakers 0.45-0.64), a recogniser (pocketsphinx, en-us) and DNSMOS (speechmos). All at 16 kHz.
+    cosine, other speakers 0.45-0.64) and a recogniser (pocketsphinx, en-us), both at 16 kHz.
     """
 
     rate = 16000
@@ -215,7 +227,6 @@ class SpeechJudges:
         self._encoder = resemblyzer.VoiceEncoder("cpu", verbose=False)
         self._preprocess = resemblyzer.preprocess_wav
         self._decoder = pocketsphinx.Decoder(samprate=self.rate, logfn="/dev/null")
-        self._dnsmos = __import__("speechmos.dnsmos", fromlist=["run"])
 
     def _at_rate(self, audio: np.ndarray, sampling_rate: int) -> np.ndarray:
         return np.clip(resample(audio.astype(np.float32), sampling_rate, self.rate), -1.0, 1.0)
@@ -230,10 +241,6 @@ class SpeechJudges:
         self._decoder.end_utt()
         hypothesis = self._decoder.hyp()
         return hypothesis.hypstr if hypothesis is not None else ""
-
-    def dnsmos(self, audio: np.ndarray, sampling_rate: int) -> dict[str, float]:
-        scores = self._dnsmos.run(self._at_rate(audio, sampling_rate), self.rate)
-        return {name: float(scores[f"{name}_mos"]) for name in ("ovrl", "sig", "bak")}
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
@@ -264,7 +271,7 @@ def conversion_scores(
     the converted audio; F0 correlation with the source.
     """
     embedding = judges.speaker_embedding(converted, rate)
-    quality = judges.dnsmos(converted, rate)
+    quality = dnsmos(converted, rate)
     return {
         "similarity_to_target": float(embedding @ target_embedding),
         "similarity_to_source": float(embedding @ judges.speaker_embedding(source, rate)),

@@ -140,6 +140,14 @@ def voices(tmp_path_factory) -> dict[str, dict[str, tuple[np.ndarray, int]]]:
     }
 
 
+@needs_flite
+def test_dnsmos_hears_noise_in_speech(voices, features) -> None:
+    audio, rate = voices["slt"]["slt1.wav"]
+    noisy = audio + np.random.default_rng(0).normal(0, 0.05, audio.size).astype(np.float32)
+    clean_score, noisy_score = (copy_synthesis_scores(audio, x, rate, features)["dnsmos_ovrl"] for x in (audio, noisy))
+    assert 1.0 < noisy_score < clean_score - 0.5 < 4.5
+
+
 @pytest.fixture(scope="module")
 def judges() -> SpeechJudges:
     return SpeechJudges()

@@ -254,9 +254,14 @@ def test_bad_training_config_names_the_key(tmp_path, corpus) -> None:
     config = make_config(tmp_path, batch_sise=4)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['batch_sise'\]"):
         train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
-    config = make_config(tmp_path, speed_perturbation=1.5)
-    with pytest.raises(ValueError, match="speed_perturbation"):
-        train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
+    for bad, message in (
+        ({"speed_perturbation": 1.5}, "speed_perturbation"),
+        ({"stft_resolutions": [[512, 1024, 512]]}, "hop <= window <= n_fft"),
+        ({"stft_resolutions": [[512, 128]]}, "n_fft, hop, window"),
+    ):
+        config = make_config(tmp_path, **bad)
+        with pytest.raises(ValueError, match=message):
+            train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
     config.write_text("model: {preset: melgan, hop_length: 300}\ntraining: {}\n")
     with pytest.raises(ValueError, match="must multiply to hop_length"):
         train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
@@ -322,7 +327,7 @@ ISTFT_MODEL = {
 }
 
 
-def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_path, corpus) -> None:
+def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_path, corpus, capsys) -> None:
     out = tmp_path / "istft"
     extra = {
         "lambda_stft": 1.0,
@@ -342,6 +347,59 @@ def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_pa
     assert state["validation_mel_l1_final"] < 0.9 * state["validation_mel_l1_initial"]
     trained = MelGANVocoder.from_pretrained(out, load_discriminator=True)
     assert trained.config.generator_head == "istft" and trained.discriminator is not None
+
+    # Continuing it: settings without weights follow the config's model section, the architecture the saved model.
+    config = make_config(tmp_path, model={**ISTFT_MODEL, "phase_iterations": 3, "frame_channels": 99}, **extra)
+    continued = tmp_path / "continued"
+    train(
+        [
+            "--config",
+            str(config),
+            "--data",
+            str(corpus),
+            "--output_dir",
+            str(continued),
+            "--max_steps",
+            "2",
+            "--init_from",
+            str(out),
+        ]
+    )
+    assert "init: {'phase_iterations': 3} from the config's 'model' section" in capsys.readouterr().out
+    continued_config = MelGANVocoder.from_pretrained(continued).config
+    assert (continued_config.phase_iterations, continued_config.frame_channels) == (3, 16)
+    config = make_config(tmp_path, model={"phase_iterations": -1})
+    with pytest.raises(ValueError, match="phase_iterations"):
+        train(
+            [
+                "--config",
+                str(config),
+                "--data",
+                str(corpus),
+                "--output_dir",
+                str(tmp_path / "o"),
+                "--init_from",
+                str(out),
+            ]
+        )
+
+
+def test_stft_loss_takes_the_configured_resolutions() -> None:
+    from accelerate import Accelerator
+
+    from training.train_vocoder import GANStep, VocoderTrainingConfig, build_models
+
+    accelerator = Accelerator(cpu=True)
+    generator, discriminator, features = build_models(ISTFT_MODEL, None, accelerator)
+    resolutions = [[256, 64, 128], [512, 128, 512]]
+    for configured, expected in (
+        (resolutions, resolutions),
+        (None, [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]]),
+    ):
+        config = VocoderTrainingConfig(lambda_stft=1.0, stft_resolutions=configured)
+        step = GANStep(accelerator, generator, discriminator, None, None, features, config)
+        used = [[loss.fft_size, loss.hop_size, loss.win_length] for loss in step.stft_loss.stft_losses]
+        assert used == expected
 
 
 def test_amplitude_branch_starts_from_a_refiner_and_a_cpu_budget_stops_with_snapshots(tmp_path, corpus, capsys):

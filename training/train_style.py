@@ -40,6 +40,7 @@ from training.common import (
     format_duration,
     load_yaml,
     make_accelerator,
+    make_adam,
     refuse_to_overwrite,
     render_model_card,
     replica_checksums,
@@ -288,14 +289,9 @@ def main(argv: list[str] | None = None) -> None:
         for offset, name in enumerate(("source", "target"))
     }
 
-    optimizer_generator = torch.optim.Adam(
-        [*model.generator.parameters(), *model.siamese.parameters()],
-        lr=train_config.learning_rate,
-        betas=train_config.adam_betas,
-    )
-    optimizer_critic = torch.optim.Adam(
-        model.critic.parameters(), lr=train_config.critic_learning_rate, betas=train_config.adam_betas
-    )
+    generator_parameters = [*model.generator.parameters(), *model.siamese.parameters()]
+    optimizer_generator = make_adam(generator_parameters, train_config.learning_rate, train_config.adam_betas)
+    optimizer_critic = make_adam(model.critic.parameters(), train_config.critic_learning_rate, train_config.adam_betas)
     # Each network is prepared on its own: the model's sub-networks are called separately.
     generator, critic, siamese, optimizer_generator, optimizer_critic = accelerator.prepare(
         model.generator, model.critic, model.siamese, optimizer_generator, optimizer_critic
