@@ -6,7 +6,7 @@ Prints steps/s and audio-seconds/s per row (median step time, best of `--rounds`
 row's speed relative to the first. The recipe (`--recipe`) is measured twice, side by side: unoptimised, as it was
 first shipped (fp32, Adam's default foreach kernel, auraloss's default STFT-loss resolutions, 8 Griffin-Lim
 projections in an iSTFT generator), and as the trainer runs it now (fused Adam, the config's `stft_resolutions`
-and `phase_iterations`, bf16 autocast where the CPU computes bf16 natively). The last line prints their ratio.
+and training `phase_iterations`, bf16 autocast where the CPU computes bf16 natively). The last line prints their ratio.
 A recipe that pre-trains its generator (`adversarial_start_step`) is timed in that phase, which is all of a run
 shorter than that step. GPU rows (fp32 and bf16) appear when CUDA is available.
 """
@@ -52,12 +52,11 @@ def measure(row: Row, steps: int, warmup: int) -> dict:
     accelerator = Accelerator(cpu=row.device == "cpu", mixed_precision=row.precision)
     config_file = load_yaml(REPO / "training" / "configs" / f"{row.config}.yaml")
     train_config = dataclass_from_dict(VocoderTrainingConfig, config_file["training"], row.config)
-    model_section = dict(config_file["model"])
     if not row.optimised:
         train_config.stft_resolutions = None
-        if model_section.get("generator_head") == "istft":
-            model_section["phase_iterations"] = FIRST_SHIPPED_PHASE_ITERATIONS
-    generator, discriminator, features = build_models(model_section, None, accelerator)
+        if config_file["model"].get("generator_head") == "istft":
+            train_config.phase_iterations = FIRST_SHIPPED_PHASE_ITERATIONS
+    generator, discriminator, features = build_models(config_file["model"], None, accelerator)
     adam = make_adam if row.optimised else torch.optim.Adam
     rate, betas = train_config.learning_rate, train_config.adam_betas
     optimizer_g, optimizer_d = (adam(net.parameters(), rate, betas) for net in (generator, discriminator))

@@ -129,13 +129,16 @@ class MelGANVocoder(_Vocoder):
         # Mel frames decoded at once (~24 s at 22 kHz): bounds memory on long inputs (tens of MB per chunk; the fast
         # generator tiles the signal itself, so longer chunks only save the context decoded twice).
         self.chunk_frames = 2048
-        # Extra mel decoded on each side of a chunk and discarded: covers the generator's receptive field, so
-        # chunked decoding equals one-shot decoding.
-        self.context_frames = generator.receptive_field_frames + 1
 
     @property
     def config(self) -> MelGANConfig:
         return self.generator.config
+
+    @property
+    def context_frames(self) -> int:
+        """Extra mel decoded on each side of a chunk and discarded: the generator's receptive field as its config
+        now has it (more `phase_iterations`, more reach), so chunked decoding equals one-shot decoding."""
+        return self.generator.receptive_field_frames + 1
 
     @property
     def device(self) -> torch.device:

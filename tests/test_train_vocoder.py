@@ -258,6 +258,7 @@ def test_bad_training_config_names_the_key(tmp_path, corpus) -> None:
         ({"speed_perturbation": 1.5}, "speed_perturbation"),
         ({"stft_resolutions": [[512, 1024, 512]]}, "hop <= window <= n_fft"),
         ({"stft_resolutions": [[512, 128]]}, "n_fft, hop, window"),
+        ({"phase_iterations": -1}, "phase_iterations"),
     ):
         config = make_config(tmp_path, **bad)
         with pytest.raises(ValueError, match=message):
@@ -335,6 +336,7 @@ def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_pa
         "lambda_amplitude": 1.0,
         "adversarial_start_step": 20,
         "log_every": 5,
+        "phase_iterations": 1,
     }
     config = make_config(tmp_path, model=ISTFT_MODEL, **extra)
     train(["--config", str(config), "--data", str(corpus), "--output_dir", str(out), "--max_steps", "30"])
@@ -347,6 +349,7 @@ def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_pa
     assert state["validation_mel_l1_final"] < 0.9 * state["validation_mel_l1_initial"]
     trained = MelGANVocoder.from_pretrained(out, load_discriminator=True)
     assert trained.config.generator_head == "istft" and trained.discriminator is not None
+    assert "2 fast Griffin-Lim projections (1 while training)" in (out / "README.md").read_text()
 
     # Continuing it: settings without weights follow the config's model section, the architecture the saved model.
     config = make_config(tmp_path, model={**ISTFT_MODEL, "phase_iterations": 3, "frame_channels": 99}, **extra)
@@ -382,6 +385,29 @@ def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_pa
                 str(out),
             ]
         )
+
+
+def test_the_training_step_runs_its_own_projections_and_the_model_keeps_its_number(tmp_path, corpus) -> None:
+    from accelerate import Accelerator
+
+    from training.common import make_adam
+    from training.train_vocoder import GANStep, VocoderTrainingConfig, build_models
+
+    accelerator = Accelerator(cpu=True)
+    generator, discriminator, features = build_models(ISTFT_MODEL, None, accelerator)
+    optimizers = [make_adam(net.parameters(), 1e-4, (0.5, 0.9)) for net in (generator, discriminator)]
+    step = GANStep(
+        accelerator, generator, discriminator, *optimizers, features, VocoderTrainingConfig(phase_iterations=5)
+    )
+    projections = []
+    project = generator.front_end.spectrogram_parts
+    generator.front_end.spectrogram_parts = lambda audio: projections.append(audio.shape) or project(audio)
+    step(0.1 * torch.randn(2, 4096), adversarial=False)
+    assert len(projections) == 5 and generator.config.phase_iterations == ISTFT_MODEL["phase_iterations"]
+
+    with pytest.raises(SystemExit, match="needs an iSTFT generator"):
+        config = make_config(tmp_path, phase_iterations=2)  # tiny.yaml: a waveform generator
+        train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
 
 
 def test_stft_loss_takes_the_configured_resolutions() -> None:
