@@ -199,7 +199,7 @@ def build_models(
         else:
             accelerator.print(f"init: generator and discriminator from {init_from}")
         discriminator = vocoder.discriminator
-        # Settings that hold no weights follow the config (train with 8 projections a model shipped with 32).
+        # Settings that hold no weights follow the config: the projections the saved model runs, say.
         runtime = {key: model_section[key] for key in RUNTIME_MODEL_FIELDS if key in model_section}
         if runtime:
             MelGANConfig.from_dict({**vocoder.config.to_dict(), **runtime})  # validates the values
