@@ -38,6 +38,11 @@ def make_config(tmp_path: Path, model: dict | None = None, **training) -> Path:
     return path
 
 
+def trainer_args(config: Path, data: Path, output_dir: Path, *extra: str) -> list[str]:
+    """The trainer's command line: config, data and output folder, then `extra`."""
+    return ["--config", str(config), "--data", str(data), "--output_dir", str(output_dir), *extra]
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("corpus")
@@ -68,19 +73,7 @@ def held_out_mel_l1(vocoder: MelGANVocoder, clips: list[np.ndarray]) -> float:
 
 def test_fifty_steps_beat_a_fresh_model_on_held_out_audio(tmp_path, corpus) -> None:
     out = tmp_path / "out"
-    train(
-        [
-            "--config",
-            str(make_config(tmp_path)),
-            "--data",
-            str(corpus),
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "50",
-            "--no_progress",
-        ]
-    )
+    train(trainer_args(make_config(tmp_path), corpus, out, "--max_steps", "50", "--no_progress"))
     trained = MelGANVocoder.from_pretrained(out, load_discriminator=True)
     assert trained.discriminator is not None and (out / "README.md").is_file()
     torch.manual_seed(0)
@@ -119,14 +112,7 @@ def test_two_processes_end_with_identical_weights(tmp_path, corpus) -> None:
         "no",
     ]
     run_script(
-        "--config",
-        str(make_config(tmp_path)),
-        "--data",
-        str(corpus),
-        "--output_dir",
-        str(out),
-        "--max_steps",
-        "8",
+        *trainer_args(make_config(tmp_path), corpus, out, "--max_steps", "8"),
         launcher=launcher,
         env_extra={"ACCELERATE_USE_CPU": "true"},
     )
@@ -160,17 +146,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, corpus) -> None:
 
 def test_existing_checkpoints_need_resume(tmp_path, corpus) -> None:
     config = make_config(tmp_path, save_every=2)
-    args = [
-        "--config",
-        str(config),
-        "--data",
-        str(corpus),
-        "--output_dir",
-        str(tmp_path / "o"),
-        "--max_steps",
-        "2",
-        "--no_progress",
-    ]
+    args = trainer_args(config, corpus, tmp_path / "o", "--max_steps", "2", "--no_progress")
     train(args)
     with pytest.raises(SystemExit, match="Pass --resume"):
         train(args)
@@ -179,34 +155,8 @@ def test_existing_checkpoints_need_resume(tmp_path, corpus) -> None:
 def test_init_from_continues_generator_and_discriminator(tmp_path, corpus, capsys) -> None:
     config = make_config(tmp_path)
     first, second = tmp_path / "first", tmp_path / "second"
-    train(
-        [
-            "--config",
-            str(config),
-            "--data",
-            str(corpus),
-            "--output_dir",
-            str(first),
-            "--max_steps",
-            "6",
-            "--no_progress",
-        ]
-    )
-    train(
-        [
-            "--config",
-            str(config),
-            "--data",
-            str(corpus),
-            "--output_dir",
-            str(second),
-            "--max_steps",
-            "3",
-            "--init_from",
-            str(first),
-            "--no_progress",
-        ]
-    )
+    train(trainer_args(config, corpus, first, "--max_steps", "6", "--no_progress"))
+    train(trainer_args(config, corpus, second, "--max_steps", "3", "--init_from", str(first), "--no_progress"))
     assert f"init: generator and discriminator from {first}" in capsys.readouterr().out
     before = json.loads((first / "trainer_state.json").read_text())
     after = json.loads((second / "trainer_state.json").read_text())
@@ -229,19 +179,7 @@ def test_messy_folder_trains_and_the_report_names_bad_files(tmp_path, capsys) ->
     sf.write(folder / "blip.wav", sine(300.0, 0.05), 22050)
     (folder / "corrupt.mp3").write_bytes(b"ID3 garbage that is not an mp3 stream" * 10)
     out = tmp_path / "out"
-    train(
-        [
-            "--config",
-            str(make_config(tmp_path)),
-            "--data",
-            str(folder),
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "3",
-            "--no_progress",
-        ]
-    )
+    train(trainer_args(make_config(tmp_path), folder, out, "--max_steps", "3", "--no_progress"))
     printed = capsys.readouterr().out
     assert "2 file(s) used" in printed
     assert "corrupt.mp3: unreadable" in printed and "quiet.wav: silent" in printed and "blip.wav: too short" in printed
@@ -253,7 +191,7 @@ def test_messy_folder_trains_and_the_report_names_bad_files(tmp_path, capsys) ->
 def test_bad_training_config_names_the_key(tmp_path, corpus) -> None:
     config = make_config(tmp_path, batch_sise=4)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['batch_sise'\]"):
-        train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
+        train(trainer_args(config, corpus, tmp_path / "o"))
     for bad, message in (
         ({"speed_perturbation": 1.5}, "speed_perturbation"),
         ({"stft_resolutions": [[512, 1024, 512]]}, "hop <= window <= n_fft"),
@@ -262,27 +200,15 @@ def test_bad_training_config_names_the_key(tmp_path, corpus) -> None:
     ):
         config = make_config(tmp_path, **bad)
         with pytest.raises(ValueError, match=message):
-            train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
+            train(trainer_args(config, corpus, tmp_path / "o"))
     config.write_text("model: {preset: melgan, hop_length: 300}\ntraining: {}\n")
     with pytest.raises(ValueError, match="must multiply to hop_length"):
-        train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
+        train(trainer_args(config, corpus, tmp_path / "o"))
 
 
 def test_feature_extractor_is_the_one_used_for_training(tmp_path, corpus) -> None:
     out = tmp_path / "o"
-    train(
-        [
-            "--config",
-            str(make_config(tmp_path)),
-            "--data",
-            str(corpus),
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "1",
-            "--no_progress",
-        ]
-    )
+    train(trainer_args(make_config(tmp_path), corpus, out, "--max_steps", "1", "--no_progress"))
     assert MelGANFeatureExtractor.from_pretrained(out).audio_fields == MelGANFeatureExtractor().audio_fields
 
 
@@ -292,19 +218,16 @@ def test_push_to_hub_uploads_the_model_and_its_card(tmp_path, corpus, fake_hub, 
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
     out = tmp_path / "o"
     train(
-        [
-            "--config",
-            str(make_config(tmp_path)),
-            "--data",
-            str(corpus),
-            "--output_dir",
-            str(out),
+        trainer_args(
+            make_config(tmp_path),
+            corpus,
+            out,
             "--max_steps",
             "2",
             "--push_to_hub",
             "someorg/my-vocoder",
             "--no_progress",
-        ]
+        )
     )
     with fake_hub.lock:
         stored = dict(fake_hub.repos["someorg/my-vocoder"].files)
@@ -339,7 +262,7 @@ def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_pa
         "phase_iterations": 1,
     }
     config = make_config(tmp_path, model=ISTFT_MODEL, **extra)
-    train(["--config", str(config), "--data", str(corpus), "--output_dir", str(out), "--max_steps", "30"])
+    train(trainer_args(config, corpus, out, "--max_steps", "30"))
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     before, after = [e for e in log if e["step"] <= 20], [e for e in log if e["step"] > 20]
     assert before and after
@@ -354,37 +277,13 @@ def test_istft_recipe_pretrains_the_generator_then_adds_the_discriminator(tmp_pa
     # Continuing it: settings without weights follow the config's model section, the architecture the saved model.
     config = make_config(tmp_path, model={**ISTFT_MODEL, "phase_iterations": 3, "frame_channels": 99}, **extra)
     continued = tmp_path / "continued"
-    train(
-        [
-            "--config",
-            str(config),
-            "--data",
-            str(corpus),
-            "--output_dir",
-            str(continued),
-            "--max_steps",
-            "2",
-            "--init_from",
-            str(out),
-        ]
-    )
+    train(trainer_args(config, corpus, continued, "--max_steps", "2", "--init_from", str(out)))
     assert "init: {'phase_iterations': 3} from the config's 'model' section" in capsys.readouterr().out
     continued_config = MelGANVocoder.from_pretrained(continued).config
     assert (continued_config.phase_iterations, continued_config.frame_channels) == (3, 16)
     config = make_config(tmp_path, model={"phase_iterations": -1})
     with pytest.raises(ValueError, match="phase_iterations"):
-        train(
-            [
-                "--config",
-                str(config),
-                "--data",
-                str(corpus),
-                "--output_dir",
-                str(tmp_path / "o"),
-                "--init_from",
-                str(out),
-            ]
-        )
+        train(trainer_args(config, corpus, tmp_path / "o", "--init_from", str(out)))
 
 
 def test_the_training_step_runs_its_own_projections_and_the_model_keeps_its_number(tmp_path, corpus) -> None:
@@ -407,7 +306,7 @@ def test_the_training_step_runs_its_own_projections_and_the_model_keeps_its_numb
 
     with pytest.raises(SystemExit, match="needs an iSTFT generator"):
         config = make_config(tmp_path, phase_iterations=2)  # tiny.yaml: a waveform generator
-        train(["--config", str(config), "--data", str(corpus), "--output_dir", str(tmp_path / "o")])
+        train(trainer_args(config, corpus, tmp_path / "o"))
 
 
 def test_stft_loss_takes_the_configured_resolutions() -> None:
