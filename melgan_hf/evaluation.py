@@ -24,6 +24,7 @@ from .feature_extraction_melgan import MelGANFeatureExtractor
 
 EVAL_EXTRA_HINT = "install the evaluation extra: pip install 'melgan-hf[eval]'"
 PESQ_RATE = 16000  # wide-band PESQ is defined at 16 kHz
+JUDGE_RATE = 16000  # what the pretrained judges (DNSMOS, resemblyzer, pocketsphinx) take
 VOICING_TOLERANCE = 0.2  # a voiced frame's F0 more than 20 % off counts as a gross pitch error
 
 
@@ -143,13 +144,17 @@ def f0_errors(reference: np.ndarray, degraded: np.ndarray, sampling_rate: int) -
     return gross_pitch_error, float(np.mean(voiced_reference != voiced_degraded))
 
 
+def _at_judge_rate(audio: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """Audio as the pretrained judges take it: float32 at 16 kHz within [-1, 1]."""
+    return np.clip(resample(audio.astype(np.float32), sampling_rate, JUDGE_RATE), -1.0, 1.0)
+
+
 def dnsmos(audio: np.ndarray, sampling_rate: int) -> dict[str, float]:
     """
     DNSMOS P.835 (speechmos; 1 to 5, higher is better): overall quality, speech signal and background, as listeners
     would rate them, with no reference: what a vocoder's artefacts cost beyond what PESQ sees.
     """
-    audio = np.clip(resample(audio.astype(np.float32), sampling_rate, PESQ_RATE), -1.0, 1.0)
-    scores = _require("speechmos.dnsmos").run(audio, PESQ_RATE)
+    scores = _require("speechmos.dnsmos").run(_at_judge_rate(audio, sampling_rate), JUDGE_RATE)
     return {name: float(scores[f"{name}_mos"]) for name in ("ovrl", "sig", "bak")}
 
 
@@ -219,7 +224,7 @@ class SpeechJudges:
     cosine, other speakers 0.45-0.64) and a recogniser (pocketsphinx, en-us), both at 16 kHz.
     """
 
-    rate = 16000
+    rate = JUDGE_RATE
 
     def __init__(self) -> None:
         resemblyzer = _require("resemblyzer")
@@ -228,14 +233,12 @@ class SpeechJudges:
         self._preprocess = resemblyzer.preprocess_wav
         self._decoder = pocketsphinx.Decoder(samprate=self.rate, logfn="/dev/null")
 
-    def _at_rate(self, audio: np.ndarray, sampling_rate: int) -> np.ndarray:
-        return np.clip(resample(audio.astype(np.float32), sampling_rate, self.rate), -1.0, 1.0)
-
     def speaker_embedding(self, audio: np.ndarray, sampling_rate: int) -> np.ndarray:
-        return self._encoder.embed_utterance(self._preprocess(self._at_rate(audio, sampling_rate), source_sr=self.rate))
+        audio = self._preprocess(_at_judge_rate(audio, sampling_rate), source_sr=self.rate)
+        return self._encoder.embed_utterance(audio)
 
     def transcribe(self, audio: np.ndarray, sampling_rate: int) -> str:
-        pcm = (self._at_rate(audio, sampling_rate) * 32767).astype(np.int16).tobytes()
+        pcm = (_at_judge_rate(audio, sampling_rate) * 32767).astype(np.int16).tobytes()
         self._decoder.start_utt()
         self._decoder.process_raw(pcm, full_utt=True)
         self._decoder.end_utt()
