@@ -4,9 +4,11 @@
 
 Prints steps/s and audio-seconds/s per row (median step time, best of `--rounds` alternating measurements) and each
 row's speed relative to the first. The recipe (`--recipe`) is measured twice, side by side: unoptimised, as it was
-first shipped (fp32, Adam's default foreach kernel, auraloss's default STFT-loss resolutions, 8 Griffin-Lim
-projections in an iSTFT generator), and as the trainer runs it now (fused Adam, the config's `stft_resolutions`
-and training `phase_iterations`, bf16 autocast where the CPU computes bf16 natively). The last line prints their ratio.
+first shipped (fp32, Adam's default foreach kernel, auraloss's STFT loss at its default resolutions, the phase loss
+by complex division, and for an iSTFT generator 8 Griffin-Lim projections and batches of 4 segments), and as the
+trainer runs it now (fused Adam, the lean STFT loss at the config's `stft_resolutions` sharing the mel loss's spectra,
+the phase loss on contiguous views, the config's training `phase_iterations` and `batch_size`, bf16 autocast where
+the CPU computes bf16 natively). The last line prints their ratio.
 A recipe that pre-trains its generator (`adversarial_start_step`) is timed in that phase, which is all of a run
 shorter than that step. GPU rows (fp32 and bf16) appear when CUDA is available.
 """
@@ -29,10 +31,20 @@ sys.path.insert(0, str(REPO))
 
 from melgan_hf.audio import synthetic_melody  # noqa: E402
 from melgan_hf.inference import native_bf16  # noqa: E402
+from training import losses, train_vocoder  # noqa: E402
 from training.common import dataclass_from_dict, load_yaml, make_adam  # noqa: E402
+from training.losses import phasor_loss  # noqa: E402
 from training.train_vocoder import GANStep, VocoderTrainingConfig, build_models  # noqa: E402
 
-FIRST_SHIPPED_PHASE_ITERATIONS = 8  # Griffin-Lim projections an iSTFT recipe trained with before this benchmark
+# What an iSTFT recipe trained with before this benchmark: Griffin-Lim projections and segments per batch
+FIRST_SHIPPED_PHASE_ITERATIONS = 8
+FIRST_SHIPPED_BATCH_SIZE = 4
+
+
+def first_shipped_phase_loss(fake: torch.Tensor, real: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """`training.losses.phase_loss` as first shipped: the same value, by complex division on the transposed views."""
+    real = real.detach()
+    return phasor_loss(fake / (fake.abs() + eps), real / (real.abs() + eps), real.abs(), eps)
 
 
 @dataclass
@@ -56,6 +68,7 @@ def measure(row: Row, steps: int, warmup: int) -> dict:
         train_config.stft_resolutions = None
         if config_file["model"].get("generator_head") == "istft":
             train_config.phase_iterations = FIRST_SHIPPED_PHASE_ITERATIONS
+            train_config.batch_size = FIRST_SHIPPED_BATCH_SIZE
     generator, discriminator, features = build_models(config_file["model"], None, accelerator)
     adam = make_adam if row.optimised else torch.optim.Adam
     rate, betas = train_config.learning_rate, train_config.adam_betas
@@ -64,6 +77,11 @@ def measure(row: Row, steps: int, warmup: int) -> dict:
         generator, discriminator, optimizer_g, optimizer_d
     )
     step = GANStep(accelerator, generator, discriminator, optimizer_g, optimizer_d, features, train_config)
+    if not row.optimised and step.stft_loss is not None:
+        from auraloss.freq import MultiResolutionSTFTLoss
+
+        first_shipped_loss = MultiResolutionSTFTLoss()  # computes every spectrum itself
+        step.stft_loss = lambda fake, real, shared=None: first_shipped_loss(fake, real)
     adversarial = train_config.adversarial_start_step == 0
     segment_seconds = train_config.segment_length / features.sampling_rate
     melody = torch.from_numpy(synthetic_melody(features.sampling_rate, segment_seconds))
@@ -73,15 +91,19 @@ def measure(row: Row, steps: int, warmup: int) -> dict:
         if accelerator.device.type == "cuda":
             torch.cuda.synchronize()
 
-    for _ in range(warmup):
-        step(batch, adversarial)
-    times = []
-    for _ in range(steps):
-        synchronize()
-        start = time.perf_counter()
-        step(batch, adversarial)
-        synchronize()
-        times.append(time.perf_counter() - start)
+    train_vocoder.phase_loss = losses.phase_loss if row.optimised else first_shipped_phase_loss
+    try:
+        for _ in range(warmup):
+            step(batch, adversarial)
+        times = []
+        for _ in range(steps):
+            synchronize()
+            start = time.perf_counter()
+            step(batch, adversarial)
+            synchronize()
+            times.append(time.perf_counter() - start)
+    finally:
+        train_vocoder.phase_loss = losses.phase_loss
     seconds = statistics.median(times)
     return {
         "row": row,

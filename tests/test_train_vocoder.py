@@ -309,22 +309,47 @@ def test_the_training_step_runs_its_own_projections_and_the_model_keeps_its_numb
         train(trainer_args(config, corpus, tmp_path / "o"))
 
 
-def test_stft_loss_takes_the_configured_resolutions() -> None:
+def test_stft_loss_is_auralosss_at_the_configured_resolutions() -> None:
+    """The trainer's lean STFT loss (no phase computed, no graph for the recording) gives auraloss's value and
+    gradient, at the configured resolutions and at auraloss's defaults when none are configured."""
     from accelerate import Accelerator
+    from auraloss.freq import MultiResolutionSTFTLoss
 
     from training.train_vocoder import GANStep, VocoderTrainingConfig, build_models
 
     accelerator = Accelerator(cpu=True)
     generator, discriminator, features = build_models(ISTFT_MODEL, None, accelerator)
+    generated = torch.randn(3, 1, 4096, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    recorded = torch.randn(3, 1, 4096, generator=torch.Generator().manual_seed(1))
     resolutions = [[256, 64, 128], [512, 128, 512]]
-    for configured, expected in (
-        (resolutions, resolutions),
-        (None, [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]]),
+    for configured, reference in (
+        (resolutions, MultiResolutionSTFTLoss([256, 512], [64, 128], [128, 512])),
+        (None, MultiResolutionSTFTLoss()),
     ):
         config = VocoderTrainingConfig(lambda_stft=1.0, stft_resolutions=configured)
         step = GANStep(accelerator, generator, discriminator, None, None, features, config)
-        used = [[loss.fft_size, loss.hop_size, loss.win_length] for loss in step.stft_loss.stft_losses]
-        assert used == expected
+        loss, expected = step.stft_loss(generated, recorded), reference(generated, recorded)
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+        gradient, expected_gradient = (torch.autograd.grad(value, generated)[0] for value in (loss, expected))
+        torch.testing.assert_close(gradient, expected_gradient, rtol=1e-4, atol=1e-8)
+
+    # At the front end's resolution it takes the mel loss's magnitudes (the front end's framing, half a hop later)
+    # instead of computing its own: the same measure, and the gradient flows through them.
+    front_end = [features.n_fft, features.hop_length, features.win_length]
+    step = GANStep(
+        accelerator,
+        generator,
+        discriminator,
+        None,
+        None,
+        features,
+        VocoderTrainingConfig(lambda_stft=1.0, stft_resolutions=[front_end]),
+    )
+    shared = tuple(features.magnitude_spectrogram(audio) for audio in (generated, recorded))
+    own, from_shared = step.stft_loss(generated, recorded), step.stft_loss(generated, recorded, shared=shared)
+    assert from_shared.item() != own.item() and from_shared.item() == pytest.approx(own.item(), rel=0.05)
+    assert step.stft_loss(generated, recorded, shared=(shared[1], shared[1])).item() == pytest.approx(0, abs=1e-6)
+    torch.autograd.grad(from_shared, generated)  # raises if the shared magnitudes carried no graph
 
 
 def test_amplitude_branch_starts_from_a_refiner_and_a_cpu_budget_stops_with_snapshots(tmp_path, corpus, capsys):

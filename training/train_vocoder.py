@@ -59,6 +59,7 @@ from training.common import (
 )
 from training.dataset import Clip, DataReport, SegmentSampler, load_folder, split_by_file
 from training.losses import (
+    MultiResolutionSTFTLoss,
     discriminator_hinge_loss,
     feature_matching_loss,
     generator_adversarial_loss,
@@ -263,13 +264,8 @@ class GANStep:
         self.config = config
         self.stft_loss = None
         if config.lambda_stft:
-            from auraloss.freq import MultiResolutionSTFTLoss  # the [train] extra
-
-            resolutions = {}
-            if config.stft_resolutions:
-                columns = zip(*config.stft_resolutions, strict=True)
-                resolutions = dict(zip(("fft_sizes", "hop_sizes", "win_lengths"), map(list, columns), strict=True))
-            self.stft_loss = MultiResolutionSTFTLoss(**resolutions).to(accelerator.device)
+            front_end = (features.n_fft, features.hop_length, features.win_length)
+            self.stft_loss = MultiResolutionSTFTLoss(config.stft_resolutions, front_end).to(accelerator.device)
 
     @contextlib.contextmanager
     def training_projections(self) -> Iterator[None]:
@@ -292,7 +288,8 @@ class GANStep:
             real = real.unsqueeze(1)
             with torch.no_grad():  # one STFT of the recording: the mel input and the amplitude and phase targets
                 target = self.features.complex_spectrogram(real)
-                mel = self.features.log_mel_from_magnitude(target.abs())
+                target_magnitude = target.abs()
+                mel = self.features.log_mel_from_magnitude(target_magnitude)
             with accelerator.autocast(), self.training_projections():
                 output = self.generator(mel)
             fake, predicted = output.waveforms.unsqueeze(1), output.spectrum
@@ -313,15 +310,18 @@ class GANStep:
                 losses["discriminator"] = loss_d
 
             fake = fake.float()
-            losses["mel_l1"] = mel_l1_loss(self.features.mel_spectrogram(fake), mel)
+            fake_magnitude = self.features.magnitude_spectrogram(fake)
+            losses["mel_l1"] = mel_l1_loss(self.features.log_mel_from_magnitude(fake_magnitude), mel)
             loss_g = config.lambda_mel * losses["mel_l1"]
             if self.stft_loss is not None:
-                losses["stft"] = self.stft_loss(fake, real)
+                losses["stft"] = self.stft_loss(fake, real, shared=(fake_magnitude, target_magnitude))
                 loss_g = loss_g + config.lambda_stft * losses["stft"]
             if predicted is not None and (config.lambda_phase or config.lambda_amplitude):
                 if config.lambda_amplitude:
                     floor = self.features.mel_floor
-                    log_amplitudes = [spectrum.abs().clamp(min=floor).log() for spectrum in (predicted, target)]
+                    log_amplitudes = [
+                        amplitude.clamp(min=floor).log() for amplitude in (predicted.abs(), target_magnitude)
+                    ]
                     losses["amplitude"] = torch.nn.functional.l1_loss(*log_amplitudes)
                     loss_g = loss_g + config.lambda_amplitude * losses["amplitude"]
                 if config.lambda_phase:
