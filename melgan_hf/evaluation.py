@@ -231,7 +231,7 @@ class SpeechJudges:
         pocketsphinx = _require("pocketsphinx")
         self._encoder = resemblyzer.VoiceEncoder("cpu", verbose=False)
         self._preprocess = resemblyzer.preprocess_wav
-        self._decoder = pocketsphinx.Decoder(samprate=self.rate, logfn="/dev/null")
+        self._pocketsphinx = pocketsphinx
 
     def speaker_embedding(self, audio: np.ndarray, sampling_rate: int) -> np.ndarray:
         audio = self._preprocess(_at_judge_rate(audio, sampling_rate), source_sr=self.rate)
@@ -239,10 +239,13 @@ class SpeechJudges:
 
     def transcribe(self, audio: np.ndarray, sampling_rate: int) -> str:
         pcm = (_at_judge_rate(audio, sampling_rate) * 32767).astype(np.int16).tobytes()
-        self._decoder.start_utt()
-        self._decoder.process_raw(pcm, full_utt=True)
-        self._decoder.end_utt()
-        hypothesis = self._decoder.hyp()
+        # A fresh decoder per utterance (~0.4 s): a reused one adapts to what it heard before, and 3 of 16 real
+        # clips got different transcripts depending on the order they were judged in.
+        decoder = self._pocketsphinx.Decoder(samprate=self.rate, logfn="/dev/null")
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        hypothesis = decoder.hyp()
         return hypothesis.hypstr if hypothesis is not None else ""
 
 

@@ -1,0 +1,119 @@
+"""
+Phone timings for speech: flite reports its own (`-psdur`), and recordings with a known English transcript get a
+forced alignment from pocketsphinx's bundled en-us model (the `[eval]` extra). Timings are `(start_s, end_s, phone)`
+in ARPAbet, for `melgan_hf.phones.arpabet_to_classes`.
+
+    audio, rate, phones = flite_phones("Please leave a message.", "slt")
+    phones = PocketsphinxAligner().align(audio, rate, "please leave a message")  # None when it cannot
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from melgan_hf.audio import load_audio, resample
+
+Phones = list[tuple[float, float, str]]
+ALIGNER_RATE = 16000
+_FRAME_SECONDS = 0.01  # pocketsphinx's 100 frames per second
+
+
+def flite_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
+    """`text` spoken by flite `voice` (kal, kal16, awb, rms, slt) → audio, its rate and flite's own phone timings
+    (`-psdur` prints `phone:end_time` pairs), covering the audio without gaps."""
+    if shutil.which("flite") is None:
+        raise RuntimeError("flite is not installed (Debian: apt install flite)")
+    if not text.strip():
+        raise ValueError("flite needs some text to speak")
+    voices = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout.split(":", 1)[-1].split()
+    if voice not in voices:  # flite itself falls back to its default voice without a word
+        raise ValueError(f"flite has no voice {voice!r} (it has {', '.join(voices)})")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "speech.wav"
+        result = subprocess.run(
+            ["flite", "-voice", voice, "-psdur", "-t", text, "-o", str(path)], capture_output=True, text=True
+        )
+        if result.returncode != 0 or not path.is_file():
+            raise ValueError(f"flite failed for voice {voice!r}: {result.stderr.strip() or result.stdout.strip()}")
+        audio, rate = load_audio(path)
+    duration, phones, start = len(audio) / rate, [], 0.0
+    for pair in result.stdout.split():
+        name, _, end = pair.rpartition(":")
+        end = min(float(end), duration)
+        if name and end > start:
+            phones.append((start, end, name))
+            start = end
+    if phones and phones[-1][1] < duration:
+        phones[-1] = (phones[-1][0], duration, phones[-1][2])
+    return audio, rate, phones
+
+
+def words_of(transcript: str) -> list[str]:
+    """A transcript as the aligner's dictionary spells words: lower case, letters and apostrophes only."""
+    return re.findall(r"[a-z']+", transcript.lower().replace("-", " "))
+
+
+class PocketsphinxAligner:
+    """
+    Forced alignment with pocketsphinx's en-us model: one decoder kept, and a fresh one on failure (a decoder reused
+    across utterances drifts, and fails utterances that a fresh one aligns).
+    """
+
+    def __init__(self) -> None:
+        import pocketsphinx  # the [eval] extra
+
+        self._pocketsphinx = pocketsphinx
+        self._decoder = self._new_decoder()
+
+    def _new_decoder(self):  # noqa: ANN202 (pocketsphinx.Decoder)
+        return self._pocketsphinx.Decoder(samprate=ALIGNER_RATE, logfn="/dev/null")
+
+    def unknown_words(self, transcript: str) -> list[str]:
+        """The transcript's words missing from the aligner's dictionary (digits count: spell numbers out)."""
+        words = words_of(transcript)
+        unknown = [word for word in words if self._decoder.lookup_word(word) is None]
+        return unknown + ([] if not re.search(r"\d", transcript) else ["(digits)"])
+
+    def align(self, audio: np.ndarray, sampling_rate: int, transcript: str) -> Phones | None:
+        """Phone timings of `audio` speaking `transcript`, or None: unknown words, no words, or no alignment."""
+        words = words_of(transcript)
+        if not words or self.unknown_words(transcript):
+            return None
+        if sampling_rate != ALIGNER_RATE:
+            audio = resample(audio, sampling_rate, ALIGNER_RATE)
+        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+        for attempt in range(2):
+            if attempt:
+                self._decoder = self._new_decoder()
+            try:
+                return self._align_once(pcm, " ".join(words), len(audio) / ALIGNER_RATE)
+            except RuntimeError:
+                continue
+        return None
+
+    def _decode(self, pcm: bytes) -> None:
+        self._decoder.start_utt()
+        self._decoder.process_raw(pcm, full_utt=True)
+        self._decoder.end_utt()
+
+    def _align_once(self, pcm: bytes, text: str, duration: float) -> Phones:
+        decoder = self._decoder
+        decoder.set_align_text(text)
+        self._decode(pcm)  # pass 1: the words
+        if decoder.hyp() is None:
+            raise RuntimeError("no alignment")
+        decoder.set_alignment()  # raises RuntimeError when pass 1 found no word alignment
+        self._decode(pcm)  # pass 2: the phones within the words (hyp() must not be read after it: it crashes)
+        phones = [
+            (phone.start * _FRAME_SECONDS, min((phone.start + phone.duration) * _FRAME_SECONDS, duration), phone.name)
+            for phone in decoder.get_alignment().phones()
+        ]
+        if not phones:
+            raise RuntimeError("no phones")
+        return phones
