@@ -145,9 +145,14 @@ def test_held_out_speakers_leave_the_corpus_whole_as_joined_files(tmp_path) -> N
         for index in range(13):
             sf.write(corpus / f"clip{index:02d}.flac", synthetic_melody(16000, 0.7), 16000)
         (corpus / "manifest.json").write_text(json.dumps({"speaker": "speaker", "license": "GPL-2+"}))
+        rows = "".join(f"clip{index:02d}.flac\tword{index}\n" for index in range(13))
+        (corpus / "transcripts.tsv").write_text("file\ttext\n" + rows)
 
     build()
     assert hold_out_speaker(corpus, heldout, min_seconds=4.0) == 2  # 13 × 0.85 s: one file of 4.25 s, one of 6.8 s
+    # the words of each joined file beside it: clips 0-4 in the first, 5-12 in the second
+    texts = [path.read_text().split() for path in sorted(heldout.glob("joined_*.txt"))]
+    assert texts == [[f"word{index}" for index in range(5)], [f"word{index}" for index in range(5, 13)]]
     assert not corpus.exists()
     lengths = [sf.info(path).duration for path in sorted(heldout.glob("joined_*.flac"))]
     assert min(lengths) >= 4.0

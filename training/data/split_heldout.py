@@ -10,7 +10,8 @@ instrument renderings of one piece) lose the same pieces.
 
 With `--speakers`: each named folder (a speaker or voice) leaves the corpus whole. Its clips are joined, in sorted
 order with short pauses, into HELDOUT_DIR/<folder>/joined_NNN.flac of at least `--join` seconds (short clips make PESQ
-unstable), beside its manifest; the folder is then removed from CORPUS_DIR (again on a rerun after a rebuild).
+unstable), beside its manifest and, where the folder's `transcripts.tsv` has every clip's text, joined_NNN.txt (the
+words spoken, for WER); the folder is then removed from CORPUS_DIR (again on a rerun after a rebuild).
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def split_folder(folder: Path, heldout: Path, every: int) -> tuple[int, int]:
     return sum(path.name not in chosen for path in audio), len(list(heldout.iterdir()))
 
 
+def read_transcripts(folder: Path) -> dict[str, str]:
+    """`file → text` from a corpus builder's `transcripts.tsv` in `folder` (empty without one)."""
+    path = folder / "transcripts.tsv"
+    if not path.is_file():
+        return {}
+    rows = (line.split("\t", 1) for line in path.read_text().splitlines()[1:] if "\t" in line)
+    return {name: text.strip() for name, text in rows}
+
+
 def hold_out_speaker(folder: Path, heldout: Path, min_seconds: float) -> int:
     """
     Join a speaker's clips into files of at least `min_seconds` in `heldout` (mono, at the first clip's rate), then
@@ -57,16 +67,23 @@ def hold_out_speaker(folder: Path, heldout: Path, min_seconds: float) -> int:
         partial.mkdir(parents=True)
         rate = load_audio(clips[0])[1]
         pause = np.zeros(int(PAUSE_SECONDS * rate), np.float32)
+        texts = read_transcripts(folder)
         groups: list[list[np.ndarray]] = [[]]
+        group_texts: list[list[str | None]] = [[]]
         for clip in clips:
             if sum(part.size for part in groups[-1]) >= min_seconds * rate:
                 groups.append([])
+                group_texts.append([])
             groups[-1] += [load_audio(clip, sampling_rate=rate)[0], pause]
+            group_texts[-1].append(texts.get(clip.name))
         if len(groups) > 1 and sum(part.size for part in groups[-1]) < min_seconds * rate:
-            remainder = groups.pop()  # a short remainder joins the file before it
+            remainder, remainder_texts = groups.pop(), group_texts.pop()  # a short remainder joins the file before it
             groups[-1] += remainder
-        for index, group in enumerate(groups):
+            group_texts[-1] += remainder_texts
+        for index, (group, text) in enumerate(zip(groups, group_texts, strict=True)):
             save_audio(partial / f"joined_{index:03d}.flac", np.concatenate(group[:-1]), rate)
+            if texts and None not in text:  # the known words, for `evaluate convert`'s WER (clip.txt beside clip)
+                (partial / f"joined_{index:03d}.txt").write_text(" ".join(text) + "\n")
         manifest = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").is_file() else {}
         manifest.update(held_out="whole speaker", joined_from=len(clips), joined_files=len(groups))
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
