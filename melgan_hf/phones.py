@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -124,3 +125,20 @@ def frame_labels(intervals: Sequence[Interval], num_frames: int, hop_length: int
     inside = (holder >= 0) & (centres < ends[np.clip(holder, 0, None)])
     labels[inside] = indices[holder[inside]]
     return labels
+
+
+def write_phone_intervals(path: str | Path, intervals: Iterable[Interval]) -> None:
+    """`start  end  phone` rows (seconds, a `PHONES` class) under a header: the label file beside a clip."""
+    rows = (f"{start:.4f}\t{end:.4f}\t{phone}" for start, end, phone in intervals)
+    Path(path).write_text("start\tend\tphone\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
+def read_phone_intervals(path: str | Path) -> list[Interval]:
+    """What `write_phone_intervals` wrote; ValueError naming the file and line for anything else."""
+    intervals = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != 3 or fields[2] not in PHONE_INDEX:
+            raise ValueError(f"{path}, line {number}: expected 'start<TAB>end<TAB>phone' with a known phone: {line!r}")
+        intervals.append((float(fields[0]), float(fields[1]), fields[2]))
+    return intervals

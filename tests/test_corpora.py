@@ -79,6 +79,29 @@ def test_synthetic_voices_are_parallel_and_idempotent(tmp_path) -> None:
     assert (tmp_path / "flite-slt" / "0000.wav").stat().st_mtime_ns == mtime
 
 
+@needs_flite
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="Debian's espeak-ng is not installed")
+def test_labelled_voices_carry_phone_timings_and_leave_out_every_nth_sentence(tmp_path) -> None:
+    from melgan_hf.phones import PHONE_INDEX, SILENCE, read_phone_intervals
+    from training.data.build_synthetic_voices import VOICES, build_voice
+
+    sentences = ["Hello there.", "The train leaves at nine.", "Please hold.", "Thank you for calling."]
+    for name, command in (("flite-slt", VOICES["flite-slt"]), ("espeak-fr-m3", ["espeak-ng", "-v", "fr+m3"])):
+        out = tmp_path / name
+        manifest = build_voice(name, command, sentences, out, labels=True, heldout_every=2)
+        assert manifest["files"] == 2 and manifest["phone_labels"] and not manifest["unlabelled"]
+        assert sorted(path.name for path in out.glob("*.wav")) == ["0001.wav", "0003.wav"]  # 0 and 2 held out
+        for clip in out.glob("*.wav"):
+            intervals = read_phone_intervals(clip.with_suffix(".phones.tsv"))
+            assert intervals[0][0] == 0 and intervals[-1][1] == pytest.approx(sf.info(clip).duration, abs=1e-3)
+            assert all(phone in PHONE_INDEX for *_, phone in intervals)
+            assert sum(phone != SILENCE for *_, phone in intervals) >= 5
+        assert read_phone_intervals(out / "0001.phones.tsv")[1][2] == "ð"  # "The": ð (espeak-ng fr switches to English)
+    (tmp_path / "bad.phones.tsv").write_text("start\tend\tphone\n0.0\t0.1\tQ\n")
+    with pytest.raises(ValueError, match="line 2"):
+        read_phone_intervals(tmp_path / "bad.phones.tsv")
+
+
 @needs_fluidsynth
 def test_instruments_render_the_same_piece_with_different_timbres(tmp_path) -> None:
     pytest.importorskip("music21")

@@ -1,10 +1,17 @@
 """Parallel synthetic-speech corpus: the same sentences in several flite and espeak-ng voices, one folder each.
 
     python training/data/build_synthetic_voices.py OUT_DIR [--sentences FILE] [--max-sentences N]
+    python training/data/build_synthetic_voices.py OUT_DIR --sentences fr/transcripts.tsv --voices \
+        --espeak-voices fr fr+m3 fr+f2 --labels --heldout-every 10
 
 Sentences come from FILE (one per line, or a `transcripts.tsv` written by build_speech_corpus.py) or a built-in
 list. Each voice gets OUT_DIR/<engine>-<voice>/NNNN.wav at the engine's rate, `transcripts.tsv` and `manifest.json`
 (package, version, license). Existing files are kept, so re-running is cheap. Needs Debian's flite and espeak-ng.
+
+`--espeak-voices` adds any espeak-ng voice and variant (`espeak-ng --voices`, `+m1` … `+f5`). `--labels` also writes
+NNNN.phones.tsv beside each clip, its phones in `melgan_hf.phones` classes with the engine's own timings (espeak-ng's
+phoneme events, flite's `-psdur`): frame targets for a phone classifier. `--heldout-every N` leaves out every Nth
+sentence (0, N, 2N, …) in every voice, so an evaluation can use sentences no voice trained on.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from melgan_hf.audio import load_audio, save_audio
+from melgan_hf.phones import arpabet_to_classes, ipa_to_classes, split_into_classes, write_phone_intervals
 from training.data.build_speech_corpus import package_version
 
 VOICES = {
@@ -53,8 +61,25 @@ def read_sentences(path: Path | None, limit: int | None) -> list[str]:
     return sentences[:limit]
 
 
-def synthesize(command: list[str], sentence: str, target: Path) -> None:
-    """Run the engine into a temporary wav, then store it through save_audio (atomic, validated)."""
+def synthesize(command: list[str], sentence: str, target: Path, labels: bool = False) -> None:
+    """Run the engine into a temporary wav, then store it through save_audio (atomic, validated); with `labels`,
+    through the engine's timed interface, writing the phone classes beside it (ValueError: a phone it cannot map)."""
+    if labels:
+        engine, voice = command[0], command[-1]
+        if engine == "flite":
+            from training.data.align_speech import flite_phones
+
+            audio, rate, phones = flite_phones(sentence, voice)
+            to_classes = arpabet_to_classes
+        else:
+            from training.data.espeak_events import synthesize as espeak_synthesize
+
+            audio, rate, phones = espeak_synthesize(sentence, voice)
+            to_classes = ipa_to_classes
+        intervals = split_into_classes((start, end, to_classes(name)) for start, end, name in phones)
+        save_audio(target, audio, rate)
+        write_phone_intervals(target.with_suffix(".phones.tsv"), intervals)
+        return
     with tempfile.TemporaryDirectory() as folder:
         raw = Path(folder) / "raw.wav"
         engine_args = ["-t", sentence, "-o", str(raw)] if command[0] == "flite" else ["-w", str(raw), sentence]
@@ -63,14 +88,22 @@ def synthesize(command: list[str], sentence: str, target: Path) -> None:
     save_audio(target, audio, rate)
 
 
-def build_voice(name: str, command: list[str], sentences: list[str], out_dir: Path) -> dict:
+def build_voice(
+    name: str, command: list[str], sentences: list[str], out_dir: Path, labels: bool = False, heldout_every: int = 0
+) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    seconds = 0.0
-    rows = []
+    seconds, rate = 0.0, None
+    rows, unlabelled = [], []
     for index, sentence in enumerate(sentences):
+        if heldout_every and index % heldout_every == 0:
+            continue
         target = out_dir / f"{index:04d}.wav"
-        if not target.exists():
-            synthesize(command, sentence, target)
+        if not target.exists() or (labels and not target.with_suffix(".phones.tsv").exists()):
+            try:
+                synthesize(command, sentence, target, labels)
+            except ValueError as error:  # a phone outside the inventory: the clip is left out, and reported
+                unlabelled.append(f"{index:04d}: {error}")
+                continue
         audio, rate = load_audio(target)
         seconds += audio.size / rate
         rows.append(f"{target.name}\t{sentence}")
@@ -82,9 +115,12 @@ def build_voice(name: str, command: list[str], sentences: list[str], out_dir: Pa
         "source_package": package,
         "source_version": package_version(package),
         "license": f"{license_name}; see /usr/share/doc/{package}/copyright",
-        "files": len(sentences),
+        "files": len(rows),
         "minutes": round(seconds / 60, 2),
         "sampling_rate": rate,
+        "phone_labels": labels,
+        "heldout_every": heldout_every or None,
+        "unlabelled": unlabelled,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -95,15 +131,27 @@ def main() -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--sentences", type=Path, default=None, help="text file (one per line) or transcripts.tsv")
     parser.add_argument("--max-sentences", type=int, default=None)
-    parser.add_argument("--voices", nargs="+", default=list(VOICES), choices=list(VOICES))
+    parser.add_argument("--voices", nargs="*", default=list(VOICES), choices=list(VOICES))
+    parser.add_argument("--espeak-voices", nargs="*", default=[], help="more espeak-ng voices, e.g. fr+m3 es+f2")
+    parser.add_argument("--labels", action="store_true", help="also write NNNN.phones.tsv (phone timings)")
+    parser.add_argument("--heldout-every", type=int, default=0, help="leave out sentences 0, N, 2N, … (evaluation)")
     args = parser.parse_args()
-    missing = sorted({VOICES[voice][0] for voice in args.voices if not shutil.which(VOICES[voice][0])})
+    voices = {voice: VOICES[voice] for voice in args.voices}
+    voices.update({f"espeak-{voice.replace('+', '-')}": ["espeak-ng", "-v", voice] for voice in args.espeak_voices})
+    missing = sorted({command[0] for command in voices.values() if not shutil.which(command[0])})
     if missing:
         raise SystemExit(f"Missing synthesizers: {' '.join(missing)}. Run: apt-get install {' '.join(missing)}")
+    if args.heldout_every < 0:
+        raise SystemExit("--heldout-every must be ≥ 0")
     sentences = read_sentences(args.sentences, args.max_sentences)
-    for voice in args.voices:
-        manifest = build_voice(voice, VOICES[voice], sentences, Path(args.out_dir) / voice)
-        print(f"{voice}: {manifest['files']} files, {manifest['minutes']} min at {manifest['sampling_rate']} Hz")
+    for name, command in voices.items():
+        manifest = build_voice(name, command, sentences, Path(args.out_dir) / name, args.labels, args.heldout_every)
+        skipped = f", {len(manifest['unlabelled'])} left out (phones outside the inventory)" * bool(
+            manifest["unlabelled"]
+        )
+        print(
+            f"{name}: {manifest['files']} files, {manifest['minutes']} min at {manifest['sampling_rate']} Hz{skipped}"
+        )
 
 
 if __name__ == "__main__":
