@@ -126,3 +126,23 @@ def test_pocketsphinx_aligns_speech_where_flite_says_its_phones_are() -> None:
     assert aligner.unknown_words("leave a zxqvbn at 5") == ["zxqvbn", "(digits)"]
     assert aligner.align(audio, rate, "leave a zxqvbn") is None
     assert aligner.align(audio, rate, "  ...") is None
+
+
+@needs_flite
+def test_aligning_a_folder_labels_what_it_can_and_counts_the_rest(tmp_path) -> None:
+    pytest.importorskip("pocketsphinx")
+    from melgan_hf.audio import save_audio
+    from melgan_hf.phones import read_phone_intervals
+    from training.data.align_speech import PocketsphinxAligner, align_folder, flite_phones
+
+    texts = {"a.wav": "Please hold the line.", "b.wav": "Press zxqvbn now.", "c.wav": "Dial 9."}
+    for name, text in texts.items():
+        audio, rate, _ = flite_phones(text.replace("zxqvbn", "nine"), "rms")
+        save_audio(tmp_path / name, audio, rate)
+    (tmp_path / "transcripts.tsv").write_text("file\ttext\n" + "".join(f"{n}\t{t}\n" for n, t in texts.items()))
+    report = align_folder(tmp_path, PocketsphinxAligner())
+    assert (report["aligned"], report["unknown_words"], report["failed"]) == (1, 2, 0)
+    phones = [phone for *_, phone in read_phone_intervals(tmp_path / "a.phones.tsv")]
+    assert phones[phones.index("p") : phones.index("p") + 3] == ["p", "l", "i"]
+    assert not (tmp_path / "b.phones.tsv").exists()
+    assert align_folder(tmp_path, PocketsphinxAligner())["aligned"] == 0  # labelled clips are kept, not redone

@@ -5,19 +5,28 @@ in ARPAbet, for `melgan_hf.phones.arpabet_to_classes`.
 
     audio, rate, phones = flite_phones("Please leave a message.", "slt")
     phones = PocketsphinxAligner().align(audio, rate, "please leave a message")  # None when it cannot
+
+    python training/data/align_speech.py FOLDER [FOLDER ...]   # English recordings with a transcripts.tsv
+
+writes <clip>.phones.tsv (`melgan_hf.phones` classes) beside every clip it can align, and reports what it could not.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from melgan_hf.audio import load_audio, resample
+from melgan_hf.phones import arpabet_to_classes, split_into_classes, write_phone_intervals
 
 Phones = list[tuple[float, float, str]]
 ALIGNER_RATE = 16000
@@ -117,3 +126,47 @@ class PocketsphinxAligner:
         if not phones:
             raise RuntimeError("no phones")
         return phones
+
+
+def align_folder(folder: Path, aligner: PocketsphinxAligner) -> dict[str, float]:
+    """Label every clip of `folder`'s transcripts.tsv that aligns; counts of aligned and skipped clips, and minutes."""
+    from training.data.split_heldout import read_transcripts
+
+    texts = read_transcripts(folder)
+    if not texts:
+        raise SystemExit(f"{folder}: no transcripts.tsv (file<TAB>text) to align against")
+    report = {"aligned": 0, "unknown_words": 0, "failed": 0, "aligned_minutes": 0.0}
+    for name, text in sorted(texts.items()):
+        clip = folder / name
+        labels = clip.with_suffix(".phones.tsv")
+        if labels.exists() or not clip.is_file():
+            continue
+        if aligner.unknown_words(text):
+            report["unknown_words"] += 1
+            continue
+        audio, rate = load_audio(clip)
+        phones = aligner.align(audio, rate, text)
+        if phones is None:
+            report["failed"] += 1
+            continue
+        write_phone_intervals(labels, split_into_classes((a, b, arpabet_to_classes(p)) for a, b, p in phones))
+        report["aligned"] += 1
+        report["aligned_minutes"] += len(audio) / rate / 60
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path)
+    args = parser.parse_args()
+    aligner = PocketsphinxAligner()
+    for folder in args.folders:
+        report = align_folder(folder, aligner)
+        print(
+            f"{folder}: {report['aligned']} clips aligned ({report['aligned_minutes']:.1f} min new), "
+            f"{report['unknown_words']} with words outside the dictionary or digits, {report['failed']} failed"
+        )
+
+
+if __name__ == "__main__":
+    main()
