@@ -10,10 +10,12 @@ from .audio import AudioError, load_audio, save_audio
 from .configuration_amplitude_refiner import MelAmplitudeRefinerConfig
 from .configuration_melgan import MEL_PRESETS, MelGANConfig
 from .configuration_melgan_vc import MelGANVCConfig
+from .configuration_phone_encoder import PhoneEncoderConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor
 from .modeling_amplitude_refiner import MelAmplitudeRefiner
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
+from .modeling_phone_encoder import PhoneEncoderModel
 from .pipelines import GriffinLimVocoder, MelGANVocoder, StyleTransferPipeline
 
 __version__ = "0.1.0"
@@ -26,6 +28,9 @@ AutoModel.register(MelGANVCConfig, MelGANVCModel, exist_ok=True)
 AutoFeatureExtractor.register(MelGANVCConfig, MelGANFeatureExtractor, exist_ok=True)
 AutoConfig.register(MelAmplitudeRefinerConfig.model_type, MelAmplitudeRefinerConfig, exist_ok=True)
 AutoModel.register(MelAmplitudeRefinerConfig, MelAmplitudeRefiner, exist_ok=True)
+AutoConfig.register(PhoneEncoderConfig.model_type, PhoneEncoderConfig, exist_ok=True)
+AutoModel.register(PhoneEncoderConfig, PhoneEncoderModel, exist_ok=True)
+AutoFeatureExtractor.register(PhoneEncoderConfig, MelGANFeatureExtractor, exist_ok=True)
 
 __all__ = [
     "MEL_PRESETS",
@@ -40,6 +45,8 @@ __all__ = [
     "MelGANVCConfig",
     "MelGANVCModel",
     "MelGANVocoder",
+    "PhoneEncoderConfig",
+    "PhoneEncoderModel",
     "StyleTransferPipeline",
     "load_audio",
     "save_audio",

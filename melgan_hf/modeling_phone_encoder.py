@@ -1,0 +1,112 @@
+"""The phone encoder: log-mel frames → phone logits and a content embedding per frame, whoever is speaking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_phone_encoder import PhoneEncoderConfig
+
+
+@dataclass
+class PhoneEncoderOutput(ModelOutput):
+    """
+    logits: `(batch, frames, len(config.phones))`; `posteriors()` is their softmax (a phonetic posteriorgram).
+    bottleneck: `(batch, frames, bottleneck_channels)`, the content embedding the logits are read from.
+    """
+
+    logits: torch.Tensor | None = None
+    bottleneck: torch.Tensor | None = None
+
+    def posteriors(self) -> torch.Tensor:
+        return self.logits.softmax(dim=-1)
+
+
+class _ResidualBlock(nn.Module):
+    """LayerNorm over each frame's channels (not over time, so padding and chunking reach only nearby frames) → GELU
+    → dilated conv → GELU → 1×1, added to the input."""
+
+    def __init__(self, channels: int, kernel_size: int, dilation: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.conv = nn.Conv1d(channels, channels, kernel_size, dilation=dilation, padding=dilation * (kernel_size // 2))
+        self.mix = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        activation = nn.functional.gelu
+        normalised = self.norm(hidden.transpose(1, 2)).transpose(1, 2)
+        return hidden + self.mix(activation(self.conv(activation(normalised))))
+
+
+def normalise_utterance(log_mel: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """`(batch, frames, mels)` → zero mean, unit variance per mel bin over each utterance's real frames (cepstral
+    mean and variance normalisation): a microphone's gain and equalisation add a constant per bin, which cancels."""
+    weight = torch.ones_like(log_mel[..., :1]) if padding_mask is None else padding_mask[..., None].to(log_mel.dtype)
+    count = weight.sum(dim=1, keepdim=True).clamp(min=1)
+    mean = (log_mel * weight).sum(dim=1, keepdim=True) / count
+    variance = ((log_mel - mean).square() * weight).sum(dim=1, keepdim=True) / count
+    return (log_mel - mean) / (variance + 1e-4).sqrt() * weight
+
+
+class PhoneEncoderModel(PreTrainedModel):
+    """See `PhoneEncoderConfig`. Frame-rate convs only, so any length runs; a frame depends on
+    `receptive_field_frames` on either side and on its utterance's normalisation statistics."""
+
+    config: PhoneEncoderConfig
+    config_class = PhoneEncoderConfig
+    base_model_prefix = "phone_encoder"
+    main_input_name = "input_features"
+    input_modalities = "audio"
+
+    def __init__(self, config: PhoneEncoderConfig) -> None:
+        super().__init__(config)
+        hidden = config.hidden_channels
+        self.conv_pre = nn.Conv1d(config.num_mel_bins, hidden, 5, padding=2)
+        self.blocks = nn.ModuleList(
+            _ResidualBlock(hidden, config.kernel_size, dilation) for dilation in config.dilations
+        )
+        self.to_bottleneck = nn.Conv1d(hidden, config.bottleneck_channels, 1)
+        self.classifier = nn.Conv1d(config.bottleneck_channels, len(config.phones), 1)
+        self.post_init()
+
+    @property
+    def receptive_field_frames(self) -> int:
+        """Frames on either side whose values reach a frame's output (besides the utterance's mean and variance)."""
+        return 2 + sum(dilation * (self.config.kernel_size // 2) for dilation in self.config.dilations)
+
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> PhoneEncoderOutput | tuple[torch.Tensor, torch.Tensor]:
+        r"""
+        input_features: `(batch, frames, num_mel_bins)` or `(frames, num_mel_bins)` log-mels in the config's preset.
+        padding_mask: `(batch, frames)`, 1 for real frames and 0 for padding (left out of the normalisation).
+        """
+        if input_features.dim() == 2:
+            input_features = input_features.unsqueeze(0)
+        if (
+            input_features.dim() != 3
+            or input_features.shape[-1] != self.config.num_mel_bins
+            or not input_features.shape[1]
+        ):
+            raise ValueError(
+                f"input_features must be (batch, frames, {self.config.num_mel_bins}) or (frames,"
+                f" {self.config.num_mel_bins}) with frames > 0, got shape {tuple(input_features.shape)}."
+            )
+        hidden = self.conv_pre(normalise_utterance(input_features, padding_mask).transpose(1, 2))
+        for block in self.blocks:
+            hidden = block(hidden)
+        bottleneck = self.to_bottleneck(nn.functional.gelu(hidden))
+        logits = self.classifier(bottleneck).transpose(1, 2)
+        bottleneck = bottleneck.transpose(1, 2)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        return PhoneEncoderOutput(logits=logits, bottleneck=bottleneck) if return_dict else (logits, bottleneck)
+
+
+__all__ = ["PhoneEncoderModel", "PhoneEncoderOutput", "normalise_utterance"]
