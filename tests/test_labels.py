@@ -123,9 +123,17 @@ def test_pocketsphinx_aligns_speech_where_flite_says_its_phones_are() -> None:
     onset_errors = [abs(a[0] - b[0]) for a, b in zip(found, spoken, strict=True)]
     assert np.median(onset_errors) < 0.03 and max(onset_errors) < 0.1
     # What it cannot align it refuses: words outside its dictionary, digits, no words.
-    assert aligner.unknown_words("leave a zxqvbn at 5") == ["zxqvbn", "(digits)"]
+    assert aligner.unknown_words("leave a zxqvbn at 5") == ["zxqvbn"]
     assert aligner.align(audio, rate, "leave a zxqvbn") is None
     assert aligner.align(audio, rate, "  ...") is None
+
+
+@needs_flite
+def test_numbers_are_spelt_out_for_the_dictionary() -> None:
+    from training.data.align_speech import words_of
+
+    assert words_of("Press 1, then 42 or 105 - 3D!") == "press one then forty two or one hundred five three d".split()
+    assert words_of("call 1800") == ["call", "one", "eight", "zero", "zero"]
 
 
 @needs_flite
@@ -135,13 +143,13 @@ def test_aligning_a_folder_labels_what_it_can_and_counts_the_rest(tmp_path) -> N
     from melgan_hf.phones import read_phone_intervals
     from training.data.align_speech import PocketsphinxAligner, align_folder, flite_phones
 
-    texts = {"a.wav": "Please hold the line.", "b.wav": "Press zxqvbn now.", "c.wav": "Dial 9."}
+    texts = {"a.wav": "Please hold the line.", "b.wav": "Press zxqvbn now.", "c.wav": "Dial 9, or 3D."}
     for name, text in texts.items():
         audio, rate, _ = flite_phones(text.replace("zxqvbn", "nine"), "rms")
         save_audio(tmp_path / name, audio, rate)
     (tmp_path / "transcripts.tsv").write_text("file\ttext\n" + "".join(f"{n}\t{t}\n" for n, t in texts.items()))
     report = align_folder(tmp_path, PocketsphinxAligner())
-    assert (report["aligned"], report["unknown_words"], report["failed"]) == (1, 2, 0)
+    assert (report["aligned"], report["unknown_words"], report["failed"]) == (2, 1, 0)  # "9" spelt out; "3D": 3 d
     phones = [phone for *_, phone in read_phone_intervals(tmp_path / "a.phones.tsv")]
     assert phones[phones.index("p") : phones.index("p") + 3] == ["p", "l", "i"]
     assert not (tmp_path / "b.phones.tsv").exists()

@@ -63,9 +63,27 @@ def flite_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
     return audio, rate, phones
 
 
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()
+_ONES += ["seventeen", "eighteen", "nineteen"]
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(number: int) -> str:
+    """0-999 as spoken English words (the prompts' "press 1", "10 seconds"); larger numbers digit by digit."""
+    if number < 20:
+        return _ONES[number]
+    if number < 100:
+        return _TENS[number // 10] + ("" if number % 10 == 0 else " " + _ONES[number % 10])
+    if number < 1000:
+        rest = number % 100
+        return f"{_ONES[number // 100]} hundred" + ("" if rest == 0 else " " + number_words(rest))
+    return " ".join(_ONES[int(digit)] for digit in str(number))
+
+
 def words_of(transcript: str) -> list[str]:
-    """A transcript as the aligner's dictionary spells words: lower case, letters and apostrophes only."""
-    return re.findall(r"[a-z']+", transcript.lower().replace("-", " "))
+    """A transcript as the aligner's dictionary spells words: numbers spelt out, lower case, letters and apostrophes."""
+    spelt = re.sub(r"\d+", lambda match: f" {number_words(int(match.group()))} ", transcript.lower())
+    return re.findall(r"[a-z']+", spelt.replace("-", " "))
 
 
 class PocketsphinxAligner:
@@ -84,10 +102,8 @@ class PocketsphinxAligner:
         return self._pocketsphinx.Decoder(samprate=ALIGNER_RATE, logfn="/dev/null")
 
     def unknown_words(self, transcript: str) -> list[str]:
-        """The transcript's words missing from the aligner's dictionary (digits count: spell numbers out)."""
-        words = words_of(transcript)
-        unknown = [word for word in words if self._decoder.lookup_word(word) is None]
-        return unknown + ([] if not re.search(r"\d", transcript) else ["(digits)"])
+        """The transcript's words missing from the aligner's dictionary (numbers are spelt out first)."""
+        return [word for word in words_of(transcript) if self._decoder.lookup_word(word) is None]
 
     def align(self, audio: np.ndarray, sampling_rate: int, transcript: str) -> Phones | None:
         """Phone timings of `audio` speaking `transcript`, or None: unknown words, no words, or no alignment."""
@@ -164,7 +180,7 @@ def main() -> None:
         report = align_folder(folder, aligner)
         print(
             f"{folder}: {report['aligned']} clips aligned ({report['aligned_minutes']:.1f} min new), "
-            f"{report['unknown_words']} with words outside the dictionary or digits, {report['failed']} failed"
+            f"{report['unknown_words']} with words outside the dictionary, {report['failed']} failed"
         )
 
 
