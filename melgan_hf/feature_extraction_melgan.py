@@ -385,9 +385,22 @@ def _exporting() -> bool:
     return torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
 
 
+def batched_log_mel(input_features: torch.Tensor, num_mel_bins: int) -> torch.Tensor:
+    """A model's `input_features`, `(batch, frames, num_mel_bins)` or one unbatched `(frames, num_mel_bins)`, as a
+    batch; ValueError naming the expected and the given shape for anything else, empty clips included."""
+    if input_features.dim() == 2:
+        input_features = input_features.unsqueeze(0)
+    if input_features.dim() != 3 or input_features.shape[-1] != num_mel_bins or not input_features.shape[1]:
+        raise ValueError(
+            f"input_features must be (batch, frames, {num_mel_bins}) or (frames, {num_mel_bins}) with frames > 0,"
+            f" got shape {tuple(input_features.shape)}."
+        )
+    return input_features
+
+
 def samples_to_cover(num_samples: int, hop_length: int) -> int:
     """Length to pad a clip to so that its frames cover every sample: the next multiple of `hop_length`."""
     return max(1, math.ceil(num_samples / hop_length)) * hop_length
 
 
-__all__ = ["MEL_PRESETS", "MelGANFeatureExtractor"]
+__all__ = ["MEL_PRESETS", "MelGANFeatureExtractor", "batched_log_mel"]

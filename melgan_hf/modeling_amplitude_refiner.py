@@ -12,7 +12,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_amplitude_refiner import MelAmplitudeRefinerConfig
-from .feature_extraction_melgan import MelGANFeatureExtractor
+from .feature_extraction_melgan import MelGANFeatureExtractor, batched_log_mel
 
 
 @dataclass
@@ -116,13 +116,7 @@ class MelAmplitudeRefiner(PreTrainedModel):
         self, input_features: torch.Tensor, return_dict: bool | None = None
     ) -> MelAmplitudeRefinerOutput | tuple[torch.Tensor]:
         """input_features: `(batch, frames, num_mel_bins)` or `(frames, num_mel_bins)` log-mels (config preset)."""
-        if input_features.dim() == 2:
-            input_features = input_features.unsqueeze(0)
-        if input_features.dim() != 3 or input_features.shape[-1] != self.config.num_mel_bins:
-            raise ValueError(
-                f"input_features must be (batch, frames, {self.config.num_mel_bins}) or (frames,"
-                f" {self.config.num_mel_bins}), got shape {tuple(input_features.shape)}."
-            )
+        input_features = batched_log_mel(input_features, self.config.num_mel_bins)
         log_amplitude = self.amplitude(input_features).transpose(1, 2)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return MelAmplitudeRefinerOutput(log_amplitude=log_amplitude) if return_dict else (log_amplitude,)

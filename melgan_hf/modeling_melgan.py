@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_melgan import MelGANConfig
-from .feature_extraction_melgan import MelGANFeatureExtractor, _exporting
+from .feature_extraction_melgan import MelGANFeatureExtractor, _exporting, batched_log_mel
 from .modeling_amplitude_refiner import AmplitudeHead, FrameNet
 
 _CONV_TYPES = (nn.Conv1d, nn.ConvTranspose1d)
@@ -317,17 +317,7 @@ class MelGANGenerator(MelGANPreTrainedModel):
         input_features: `(batch, frames, num_mel_bins)` or `(frames, num_mel_bins)` log-mels in the config's preset.
         padding_mask: `(batch, frames)`, 1 for real frames and 0 for padding; gives `waveform_lengths`.
         """
-        if input_features.dim() == 2:
-            input_features = input_features.unsqueeze(0)
-        if (
-            input_features.dim() != 3
-            or input_features.shape[-1] != self.config.num_mel_bins
-            or input_features.shape[1] == 0
-        ):
-            raise ValueError(
-                f"input_features must be (batch, frames, {self.config.num_mel_bins}) or"
-                f" (frames, {self.config.num_mel_bins}) with frames > 0, got shape {tuple(input_features.shape)}."
-            )
+        input_features = batched_log_mel(input_features, self.config.num_mel_bins)
         frames = input_features.shape[1]
         hidden_states = input_features.transpose(1, 2)
         if frames < self.min_frames:

@@ -14,6 +14,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_melgan_vc import MelGANVCConfig
+from .feature_extraction_melgan import batched_log_mel
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Module:
@@ -180,17 +181,7 @@ class MelGANVCModel(PreTrainedModel):
 
     def forward(self, input_features: torch.Tensor, return_dict: bool | None = None) -> MelGANVCOutput | tuple:
         """input_features: `(batch, frames, num_mel_bins)` or `(frames, num_mel_bins)` log-mels."""
-        if input_features.dim() == 2:
-            input_features = input_features.unsqueeze(0)
-        if (
-            input_features.dim() != 3
-            or input_features.shape[-1] != self.config.num_mel_bins
-            or not input_features.shape[1]
-        ):
-            raise ValueError(
-                f"input_features must be (batch, frames, {self.config.num_mel_bins}) with frames > 0, got shape"
-                f" {tuple(input_features.shape)}."
-            )
+        input_features = batched_log_mel(input_features, self.config.num_mel_bins)
         converted = self.denormalize(self.convert_normalized(self.normalize(input_features)))
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return MelGANVCOutput(converted_features=converted) if return_dict else (converted,)

@@ -10,6 +10,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_phone_encoder import PhoneEncoderConfig
+from .feature_extraction_melgan import batched_log_mel
 
 
 @dataclass
@@ -88,17 +89,7 @@ class PhoneEncoderModel(PreTrainedModel):
         input_features: `(batch, frames, num_mel_bins)` or `(frames, num_mel_bins)` log-mels in the config's preset.
         padding_mask: `(batch, frames)`, 1 for real frames and 0 for padding (left out of the normalisation).
         """
-        if input_features.dim() == 2:
-            input_features = input_features.unsqueeze(0)
-        if (
-            input_features.dim() != 3
-            or input_features.shape[-1] != self.config.num_mel_bins
-            or not input_features.shape[1]
-        ):
-            raise ValueError(
-                f"input_features must be (batch, frames, {self.config.num_mel_bins}) or (frames,"
-                f" {self.config.num_mel_bins}) with frames > 0, got shape {tuple(input_features.shape)}."
-            )
+        input_features = batched_log_mel(input_features, self.config.num_mel_bins)
         hidden = self.conv_pre(normalise_utterance(input_features, padding_mask).transpose(1, 2))
         for block in self.blocks:
             hidden = block(hidden)
