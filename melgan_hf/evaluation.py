@@ -14,6 +14,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -238,15 +239,24 @@ class SpeechJudges:
         return self._encoder.embed_utterance(audio)
 
     def transcribe(self, audio: np.ndarray, sampling_rate: int) -> str:
-        pcm = (_at_judge_rate(audio, sampling_rate) * 32767).astype(np.int16).tobytes()
         # A fresh decoder per utterance (~0.4 s): a reused one adapts to what it heard before, and 3 of 16 real
         # clips got different transcripts depending on the order they were judged in.
         decoder = self._pocketsphinx.Decoder(samprate=self.rate, logfn="/dev/null")
-        decoder.start_utt()
-        decoder.process_raw(pcm, full_utt=True)
-        decoder.end_utt()
+        decode_utterance(decoder, judge_pcm16(audio, sampling_rate))
         hypothesis = decoder.hyp()
         return hypothesis.hypstr if hypothesis is not None else ""
+
+
+def judge_pcm16(audio: np.ndarray, sampling_rate: int) -> bytes:
+    """Audio as pocketsphinx takes it: 16-bit PCM at `JUDGE_RATE`."""
+    return (_at_judge_rate(audio, sampling_rate) * 32767).astype(np.int16).tobytes()
+
+
+def decode_utterance(decoder: Any, pcm: bytes) -> None:
+    """One whole utterance through a pocketsphinx decoder; its hypothesis and alignment are then readable."""
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

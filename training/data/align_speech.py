@@ -25,11 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from melgan_hf.audio import load_audio, resample
+from melgan_hf.audio import load_audio
+from melgan_hf.evaluation import JUDGE_RATE, decode_utterance, judge_pcm16
 from melgan_hf.phones import arpabet_to_classes, split_into_classes, write_phone_intervals
 
 Phones = list[tuple[float, float, str]]
-ALIGNER_RATE = 16000
 _FRAME_SECONDS = 0.01  # pocketsphinx's 100 frames per second
 
 
@@ -99,7 +99,7 @@ class PocketsphinxAligner:
         self._decoder = self._new_decoder()
 
     def _new_decoder(self):  # noqa: ANN202 (pocketsphinx.Decoder)
-        return self._pocketsphinx.Decoder(samprate=ALIGNER_RATE, logfn="/dev/null")
+        return self._pocketsphinx.Decoder(samprate=JUDGE_RATE, logfn="/dev/null")
 
     def unknown_words(self, transcript: str) -> list[str]:
         """The transcript's words missing from the aligner's dictionary (numbers are spelt out first)."""
@@ -110,31 +110,24 @@ class PocketsphinxAligner:
         words = words_of(transcript)
         if not words or self.unknown_words(transcript):
             return None
-        if sampling_rate != ALIGNER_RATE:
-            audio = resample(audio, sampling_rate, ALIGNER_RATE)
-        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+        pcm = judge_pcm16(audio, sampling_rate)
         for attempt in range(2):
             if attempt:
                 self._decoder = self._new_decoder()
             try:
-                return self._align_once(pcm, " ".join(words), len(audio) / ALIGNER_RATE)
+                return self._align_once(pcm, " ".join(words), len(audio) / sampling_rate)
             except RuntimeError:
                 continue
         return None
 
-    def _decode(self, pcm: bytes) -> None:
-        self._decoder.start_utt()
-        self._decoder.process_raw(pcm, full_utt=True)
-        self._decoder.end_utt()
-
     def _align_once(self, pcm: bytes, text: str, duration: float) -> Phones:
         decoder = self._decoder
         decoder.set_align_text(text)
-        self._decode(pcm)  # pass 1: the words
+        decode_utterance(decoder, pcm)  # pass 1: the words
         if decoder.hyp() is None:
             raise RuntimeError("no alignment")
         decoder.set_alignment()  # raises RuntimeError when pass 1 found no word alignment
-        self._decode(pcm)  # pass 2: the phones within the words (hyp() must not be read after it: it crashes)
+        decode_utterance(decoder, pcm)  # pass 2: the phones in the words (reading hyp() after it crashes)
         phones = [
             (phone.start * _FRAME_SECONDS, min((phone.start + phone.duration) * _FRAME_SECONDS, duration), phone.name)
             for phone in decoder.get_alignment().phones()
