@@ -14,6 +14,7 @@ writes <clip>.phones.tsv (`melgan_hf.phones` classes) beside every clip it can a
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shutil
 import subprocess
@@ -33,6 +34,12 @@ Phones = list[tuple[float, float, str]]
 _FRAME_SECONDS = 0.01  # pocketsphinx's 100 frames per second
 
 
+@functools.cache
+def flite_voices() -> tuple[str, ...]:
+    """The voices this flite has (`flite -lv`), asked once per process."""
+    return tuple(subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout.split(":", 1)[-1].split())
+
+
 def flite_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
     """`text` spoken by flite `voice` (kal, kal16, awb, rms, slt) → audio, its rate and flite's own phone timings
     (`-psdur` prints `phone:end_time` pairs), covering the audio without gaps."""
@@ -40,7 +47,7 @@ def flite_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
         raise RuntimeError("flite is not installed (Debian: apt install flite)")
     if not text.strip():
         raise ValueError("flite needs some text to speak")
-    voices = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout.split(":", 1)[-1].split()
+    voices = flite_voices()
     if voice not in voices:  # flite itself falls back to its default voice without a word
         raise ValueError(f"flite has no voice {voice!r} (it has {', '.join(voices)})")
     with tempfile.TemporaryDirectory() as folder:
