@@ -8,11 +8,13 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
 from .audio import AudioError, load_audio, save_audio
 from .configuration_amplitude_refiner import MelAmplitudeRefinerConfig
+from .configuration_knn_vc import KnnVCConfig
 from .configuration_melgan import MEL_PRESETS, MelGANConfig
 from .configuration_melgan_vc import MelGANVCConfig
 from .configuration_phone_encoder import PhoneEncoderConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor
 from .modeling_amplitude_refiner import MelAmplitudeRefiner
+from .modeling_knn_vc import KnnVCModel
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
 from .modeling_phone_encoder import PhoneEncoderModel
@@ -31,11 +33,16 @@ AutoModel.register(MelAmplitudeRefinerConfig, MelAmplitudeRefiner, exist_ok=True
 AutoConfig.register(PhoneEncoderConfig.model_type, PhoneEncoderConfig, exist_ok=True)
 AutoModel.register(PhoneEncoderConfig, PhoneEncoderModel, exist_ok=True)
 AutoFeatureExtractor.register(PhoneEncoderConfig, MelGANFeatureExtractor, exist_ok=True)
+AutoConfig.register(KnnVCConfig.model_type, KnnVCConfig, exist_ok=True)
+AutoModel.register(KnnVCConfig, KnnVCModel, exist_ok=True)
+AutoFeatureExtractor.register(KnnVCConfig, MelGANFeatureExtractor, exist_ok=True)
 
 __all__ = [
     "MEL_PRESETS",
     "AudioError",
     "GriffinLimVocoder",
+    "KnnVCConfig",
+    "KnnVCModel",
     "MelAmplitudeRefiner",
     "MelAmplitudeRefinerConfig",
     "MelGANConfig",

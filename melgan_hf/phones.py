@@ -114,15 +114,20 @@ def frame_labels(intervals: Sequence[Interval], num_frames: int, hop_length: int
     samples (where the MelGAN front end centres frame i); `sil` where no interval does. Intervals are sorted by start
     and do not overlap.
     """
-    centres = (np.arange(num_frames) + 0.5) * hop_length / sampling_rate
-    labels = np.full(num_frames, PHONE_INDEX[SILENCE], dtype=np.int64)
+    return labels_at(intervals, (np.arange(num_frames) + 0.5) * hop_length / sampling_rate)
+
+
+def labels_at(intervals: Sequence[Interval], times: np.ndarray) -> np.ndarray:
+    """The `PHONE_INDEX` of the interval holding each time (seconds), `sil` outside them all: labels for frames
+    anywhere on the clip's timeline (a segment cut from it, played faster or slower)."""
+    labels = np.full(len(times), PHONE_INDEX[SILENCE], dtype=np.int64)
     if not intervals:
         return labels
     starts = np.array([start for start, _, _ in intervals])
     ends = np.array([end for _, end, _ in intervals])
     indices = np.array([PHONE_INDEX[phone] for _, _, phone in intervals])
-    holder = np.searchsorted(starts, centres, side="right") - 1
-    inside = (holder >= 0) & (centres < ends[np.clip(holder, 0, None)])
+    holder = np.searchsorted(starts, times, side="right") - 1
+    inside = (holder >= 0) & (times < ends[np.clip(holder, 0, None)])
     labels[inside] = indices[holder[inside]]
     return labels
 

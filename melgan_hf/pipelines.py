@@ -12,14 +12,18 @@ import librosa
 import numpy as np
 import torch
 from huggingface_hub import HfApi
+from transformers import AutoConfig
 
-from .audio import resample, to_mono_float32
+from .audio import SILENCE_PEAK, resample, to_mono_float32
+from .configuration_knn_vc import KnnVCConfig
 from .configuration_melgan import MelGANConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor, samples_to_cover
 from .inference import MelGANInferenceGenerator, native_bf16
 from .modeling_amplitude_refiner import MelAmplitudeRefiner
+from .modeling_knn_vc import KnnVCModel
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
+from .pitch import track_pitch
 from .shipped import resolve_model
 
 DISCRIMINATOR_SUBFOLDER = "discriminator"
@@ -64,6 +68,14 @@ def require_same_front_end(first: tuple[str, dict[str, Any]], second: tuple[str,
 MEL_CHUNK_FRAMES = 4096  # STFT frames computed at once for long audio (bounded memory, same mel)
 
 
+def audio_at_rate(audio: np.ndarray, sampling_rate: int, target_rate: int) -> np.ndarray:
+    """Mono or `(samples, channels)` audio at any rate → mono float32 at `target_rate` (ValueError for a bad rate)."""
+    is_number = isinstance(sampling_rate, (int, float, np.number)) and not isinstance(sampling_rate, bool)
+    if not (is_number and np.isfinite(sampling_rate) and sampling_rate > 0):
+        raise ValueError(f"sampling_rate must be a positive number of samples per second, got {sampling_rate!r}.")
+    return resample(to_mono_float32(audio), sampling_rate, target_rate)
+
+
 def audio_to_mel(
     audio: np.ndarray, sampling_rate: int, feature_extractor: MelGANFeatureExtractor
 ) -> tuple[torch.Tensor, int]:
@@ -71,10 +83,7 @@ def audio_to_mel(
     Mono or `(samples, channels)` audio at any rate → `(frames, mels)` log-mel at the extractor's rate, and the
     length of the resampled audio. The audio is padded to whole frames, so a vocoder reproduces every sample.
     """
-    is_number = isinstance(sampling_rate, (int, float, np.number)) and not isinstance(sampling_rate, bool)
-    if not (is_number and np.isfinite(sampling_rate) and sampling_rate > 0):
-        raise ValueError(f"sampling_rate must be a positive number of samples per second, got {sampling_rate!r}.")
-    audio = resample(to_mono_float32(audio), sampling_rate, feature_extractor.sampling_rate)
+    audio = audio_at_rate(audio, sampling_rate, feature_extractor.sampling_rate)
     padded = np.pad(audio, (0, samples_to_cover(audio.size, feature_extractor.hop_length) - audio.size))
     with torch.no_grad():
         mel = feature_extractor.mel_spectrogram(torch.from_numpy(padded), chunk_frames=MEL_CHUNK_FRAMES)
@@ -392,18 +401,30 @@ def load_model(model_class: type, path_or_repo_id: str | os.PathLike, **kwargs: 
     return model.eval()
 
 
-__all__ = ["GriffinLimVocoder", "MelGANVocoder", "StyleTransferPipeline", "audio_to_mel", "load_model"]
+__all__ = [
+    "GriffinLimVocoder",
+    "MelGANVocoder",
+    "StyleTransferPipeline",
+    "audio_at_rate",
+    "audio_to_mel",
+    "load_model",
+]
+
+
+MIN_REFERENCE_SECONDS = 30.0  # of a target voice for kNN conversion; a few minutes sound much better
 
 
 class StyleTransferPipeline:
     """
-    Audio in one style → audio in another: log-mel, the MelGAN-VC model on overlapping chunks (crossfaded), then
-    the MelGAN vocoder trained with it. Any length and input rate; the output is as long as the input.
+    Audio in one style → audio in another, then the vocoder saved with the converter. Two kinds of converter:
+    a MelGAN-VC model (log-mel → log-mel on overlapping chunks, crossfaded: timbre transfer) or a kNN voice converter
+    (`KnnVCModel`: each frame replaced by the target speaker's nearest frames in phone content and pitch, any-to-any
+    with `set_target`). Any length and input rate; the output is as long as the input.
     """
 
     def __init__(
         self,
-        model: MelGANVCModel,
+        model: MelGANVCModel | KnnVCModel,
         vocoder: MelGANVocoder,
         feature_extractor: MelGANFeatureExtractor | None = None,
         batch_size: int = 8,
@@ -420,6 +441,11 @@ class StyleTransferPipeline:
     def sampling_rate(self) -> int:
         return self.feature_extractor.sampling_rate
 
+    @property
+    def any_to_any(self) -> bool:
+        """Whether `set_target` can point this converter at another voice."""
+        return isinstance(self.model, KnnVCModel)
+
     @classmethod
     def from_pretrained(
         cls,
@@ -430,14 +456,17 @@ class StyleTransferPipeline:
         compile: bool = False,
         **hub_kwargs: Any,
     ) -> StyleTransferPipeline:
-        """The style model, its feature extractor and the vocoder in `vocoder/`, from a folder, a Hub repo or a
-        shipped model's name (`melgan_hf.shipped`). `precision` and `compile` are the vocoder's (`MelGANVocoder`)."""
+        """The style model (whichever kind its config names), its feature extractor and the vocoder in `vocoder/`,
+        from a folder, a Hub repo or a shipped model's name (`melgan_hf.shipped`). `precision` and `compile` are
+        the vocoder's (`MelGANVocoder`)."""
         path_or_repo_id = resolve_model(path_or_repo_id)
         base = hub_kwargs.pop("subfolder", None) or ""
         try:
-            model = load_model(MelGANVCModel, path_or_repo_id, subfolder=base, **hub_kwargs)
+            config = AutoConfig.from_pretrained(path_or_repo_id, subfolder=base, **hub_kwargs)
+            model_class = KnnVCModel if isinstance(config, KnnVCConfig) else MelGANVCModel
+            model = load_model(model_class, path_or_repo_id, subfolder=base, **hub_kwargs)
             feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, subfolder=base, **hub_kwargs)
-        except OSError as error:
+        except (OSError, ValueError) as error:
             raise OSError(f"Could not load a style-transfer model from {str(path_or_repo_id)!r}: {error}") from error
         vocoder_folder = "/".join(filter(None, [base, VOCODER_SUBFOLDER]))
         vocoder = MelGANVocoder.from_pretrained(
@@ -454,17 +483,48 @@ class StyleTransferPipeline:
 
     def push_to_hub(self, repo_id: str, *, model_card: str | None = None, **kwargs: Any) -> str:
         """Upload the whole converter (model, features, vocoder, card) in one commit; returns its URL."""
-        return _push_folder(self.save_pretrained, repo_id, "Upload MelGAN-VC style transfer", model_card, **kwargs)
+        return _push_folder(self.save_pretrained, repo_id, "Upload melgan-hf style transfer", model_card, **kwargs)
 
-    def convert_mel(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
+    def set_target(self, references: list[tuple[np.ndarray, int]], name: str | None = None) -> None:
         """
-        `(frames, mels)` log-mel → converted log-mel of the same shape. Long mels go through the model in chunks of
-        `segment_frames` (what it was trained on) overlapping by `chunk_overlap_frames`, batched, and are
-        crossfaded back together, so memory is bounded by the chunk and batch size.
+        Convert into another voice from now on: `references` are `(audio, rate)` recordings of it (at least
+        `MIN_REFERENCE_SECONDS` of speech in all; kNN conversion sounds much better with several minutes). Only for
+        any-to-any converters; use only voices whose owners have agreed.
+        """
+        if not self.any_to_any:
+            raise ValueError("This converter was trained for one target (MelGAN-VC); it cannot take a reference voice.")
+        rate, mels, pitches, seconds = self.sampling_rate, [], [], 0.0
+        for audio, audio_rate in references:
+            audio = audio_at_rate(audio, audio_rate, rate)
+            silent = not audio.size or np.max(np.abs(audio)) < SILENCE_PEAK
+            if audio.size < self.feature_extractor.n_fft or not np.isfinite(audio).all() or silent:
+                continue
+            trimmed, _ = librosa.effects.trim(audio, top_db=40)
+            if trimmed.size < self.feature_extractor.n_fft:
+                continue
+            mel, _ = audio_to_mel(trimmed, rate, self.feature_extractor)
+            mels.append(mel)
+            pitches.append(track_pitch(trimmed, rate, self.feature_extractor.hop_length, mel.shape[0]))
+            seconds += trimmed.size / rate
+        if seconds < MIN_REFERENCE_SECONDS:
+            raise ValueError(
+                f"The target-voice reference holds {seconds:.1f} s of sound; kNN conversion needs at least"
+                f" {MIN_REFERENCE_SECONDS:.0f} s of speech (several minutes sound much better)."
+            )
+        self.model.set_target(mels, pitches, name)
+
+    def convert_mel(self, mel: np.ndarray | torch.Tensor, f0: np.ndarray | None = None) -> np.ndarray:
+        """
+        `(frames, mels)` log-mel → converted log-mel of the same shape. A kNN converter matches each frame (with
+        `f0`, the source's F0 per frame in Hz, on pitch too). A MelGAN-VC model runs on chunks of `segment_frames`
+        (what it was trained on) overlapping by `chunk_overlap_frames`, batched, and crossfaded back together, so
+        memory is bounded by the chunk and batch size.
         """
         batch, batched = _as_mel_batch(mel, self.model.config.num_mel_bins)
         if batched:
             return np.stack([self.convert_mel(item) for item in batch.numpy()])
+        if isinstance(self.model, KnnVCModel):
+            return self.model.convert(batch[0].to(self.model.device), f0).cpu().numpy()
         config, device = self.model.config, self.model.device
         frames, length, overlap = batch.shape[1], config.segment_frames, config.chunk_overlap_frames
         if frames <= length:
@@ -488,5 +548,9 @@ class StyleTransferPipeline:
 
     def __call__(self, audio: np.ndarray, sampling_rate: int) -> tuple[np.ndarray, int]:
         """Mono or `(samples, channels)` audio at any rate → `(converted float32 audio, rate)`, same duration."""
-        mel, num_samples = audio_to_mel(audio, sampling_rate, self.feature_extractor)
-        return self.vocoder.decode(self.convert_mel(mel))[:num_samples], self.sampling_rate
+        audio = audio_at_rate(audio, sampling_rate, self.sampling_rate)
+        mel, num_samples = audio_to_mel(audio, self.sampling_rate, self.feature_extractor)
+        f0 = None
+        if isinstance(self.model, KnnVCModel) and self.model.config.pitch_weight > 0:
+            f0 = track_pitch(audio, self.sampling_rate, self.feature_extractor.hop_length, mel.shape[0])
+        return self.vocoder.decode(self.convert_mel(mel, f0))[:num_samples], self.sampling_rate

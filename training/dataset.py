@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from melgan_hf.audio import AUDIO_EXTENSIONS, SILENCE_PEAK, AudioError, find_files, load_audio, resample
+from melgan_hf.phones import Interval, read_phone_intervals
 
 CLIPPED_LEVEL = 0.999  # |sample| at or above this counts as clipped
 TARGET_PEAK = 0.95  # every file is peak-normalised to this level, as in the original MelGAN recipe
@@ -106,6 +107,54 @@ def load_folder(
     return clips, report
 
 
+@dataclass
+class LabelledClip:
+    path: Path
+    audio: np.ndarray  # mono float32 at the training rate, peak-normalised, untrimmed (the labels' timeline)
+    intervals: list[Interval]  # (start s, end s, phone class) from the `.phones.tsv` beside the audio
+
+
+def load_labelled_folder(
+    folder: str | Path, sampling_rate: int, show_progress: bool = True
+) -> tuple[list[LabelledClip], DataReport]:
+    """
+    Every audio file below `folder` with phone labels beside it (`NNNN.phones.tsv`) → a `LabelledClip`. Audio without
+    labels, unreadable or silent files and malformed label files are skipped and named in the report. Silence is not
+    trimmed: the labels' times refer to the file as it is.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"Data folder {folder} does not exist or is not a folder.")
+    report = DataReport(folder=str(folder), sampling_rate=sampling_rate)
+    clips: list[LabelledClip] = []
+    for path in tqdm(
+        find_files([folder], AUDIO_EXTENSIONS), desc="labelled data", unit="file", disable=not show_progress
+    ):
+        name = str(path.relative_to(folder))
+        labels = path.with_suffix(".phones.tsv")
+        if not labels.is_file():
+            report.skipped[name] = f"no phone labels ({labels.name})"
+            continue
+        try:
+            audio, _ = load_audio(path, sampling_rate=sampling_rate)
+            intervals = read_phone_intervals(labels)
+        except (AudioError, ValueError) as error:
+            report.skipped[name] = f"unreadable: {str(error).removeprefix(str(path) + ': ')}"
+            continue
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        if peak < SILENCE_PEAK:
+            report.skipped[name] = f"silent (peak {peak:.1e})"
+            continue
+        clips.append(LabelledClip(path, (TARGET_PEAK / peak * audio).astype(np.float32), intervals))
+        report.used.append(name)
+        report.total_seconds += audio.size / sampling_rate
+        report.total_samples += audio.size
+        report.clipped_samples += int(np.count_nonzero(np.abs(audio) >= CLIPPED_LEVEL))
+    if not clips:
+        raise ValueError(f"No labelled audio in {folder}.\n{report.summary()}")
+    return clips, report
+
+
 def split_by_file(clips: list[Clip], validation_files: int) -> tuple[list[Clip], list[Clip]]:
     """
     Hold out whole files for validation, chosen by a hash of their path (stable when files are added). With a
@@ -143,10 +192,18 @@ class SegmentSampler:
         self.weights = lengths / lengths.sum()  # longer files are drawn more often: uniform over time
 
     def batch(self, step: int, batch_size: int, process_index: int = 0) -> torch.Tensor:
+        return self.draw(step, batch_size, process_index)[0]
+
+    def draw(
+        self, step: int, batch_size: int, process_index: int = 0
+    ) -> tuple[torch.Tensor, list[tuple[int, int, float]]]:
+        """The batch and where each row came from: (sequence index, first source sample, source samples per
+        output sample), for targets that must follow the audio (frame labels)."""
         rng = np.random.default_rng([self.seed, step, process_index])
         picks = rng.choice(len(self.sequences), size=batch_size, p=self.weights)
         first = self.sequences[0]
         segments = np.zeros((batch_size, self.segment_length, *first.shape[1:]), dtype=np.float32)
+        placements = []
         for row, index in enumerate(picks):
             sequence = self.sequences[index]
             speed = 1.0 + rng.uniform(-1, 1) * self.speed_perturbation if self.speed_perturbation else 1.0
@@ -157,4 +214,5 @@ class SegmentSampler:
             if speed != 1.0:
                 piece = resample(piece, source_length, self.segment_length)[: self.segment_length]
             segments[row, : len(piece)] = piece
-        return torch.from_numpy(segments)
+            placements.append((int(index), start, source_length / self.segment_length))
+        return torch.from_numpy(segments), placements

@@ -1,0 +1,145 @@
+"""kNN voice conversion: each source frame becomes the mean of the target speaker's nearest mel frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_knn_vc import KnnVCConfig
+from .feature_extraction_melgan import batched_log_mel
+from .modeling_phone_encoder import PhoneEncoderModel
+from .pitch import log_f0_statistics
+
+QUERY_CHUNK_FRAMES = 256  # source frames matched at once: bounds the (frames × matching set) distance matrix
+
+
+@dataclass
+class KnnVCOutput(ModelOutput):
+    """converted_features: `(batch, frames, num_mel_bins)` log-mels in the target's voice, same preset as the input."""
+
+    converted_features: torch.Tensor | None = None
+
+
+class KnnVCModel(PreTrainedModel):
+    """See `KnnVCConfig`. The matching set (the target's mel frames and their keys) is part of the weights, so a saved
+    converter is complete; `set_target` rebuilds it from other reference recordings (any-to-any)."""
+
+    config: KnnVCConfig
+    config_class = KnnVCConfig
+    base_model_prefix = "knn_vc"
+    main_input_name = "input_features"
+    input_modalities = "audio"
+
+    def __init__(self, config: KnnVCConfig) -> None:
+        super().__init__(config)
+        self.encoder = PhoneEncoderModel(config.encoder_config())
+        frames, width = config.matching_frames, self._content_width()
+        self.register_buffer("matching_content", torch.zeros(frames, width))
+        self.register_buffer("matching_pitch", torch.zeros(frames, 2))  # (z-scored log-F0, voicing) per frame
+        self.register_buffer("matching_mels", torch.zeros(frames, config.num_mel_bins))
+        self.post_init()
+
+    def _content_width(self) -> int:
+        encoder = self.config.encoder_config()
+        return encoder.bottleneck_channels if self.config.content == "bottleneck" else len(encoder.phones)
+
+    def _init_weights(self, module: torch.nn.Module) -> None:
+        """Weights come from a trained encoder and a matching set; nothing here is learned from scratch."""
+
+    @torch.no_grad()
+    def content(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """`(frames, mels)` → `(frames, width)` unit-length content keys of one utterance."""
+        output = self.encoder(log_mel[None])
+        values = output.bottleneck if self.config.content == "bottleneck" else output.posteriors().sqrt()
+        return torch.nn.functional.normalize(values[0].float(), dim=-1)
+
+    def pitch_keys(self, f0: np.ndarray | None, frames: int, statistics: tuple[float, float] | None) -> torch.Tensor:
+        """`(frames, 2)`: log-F0 z-scored in its own speaker's range (so a low voice's high notes match the target's
+        high notes) and voicing; zeros without pitch, which then matches on content only."""
+        keys = torch.zeros(frames, 2)
+        if f0 is None or statistics is None:
+            return keys
+        f0 = np.asarray(f0, dtype=np.float64)[:frames]
+        voiced = f0 > 0
+        z_scores = np.where(voiced, (np.log(np.where(voiced, f0, 1.0)) - statistics[0]) / statistics[1], 0.0)
+        keys[: f0.size, 0] = torch.from_numpy(z_scores).float()
+        keys[: f0.size, 1] = torch.from_numpy(voiced.astype(np.float32))
+        return keys
+
+    @torch.no_grad()
+    def set_target(self, log_mels: Sequence[torch.Tensor], f0s: Sequence[np.ndarray], name: str | None = None) -> None:
+        """Make the matching set from reference utterances of the target: `(frames, mels)` log-mels and their F0
+        per frame (`melgan_hf.pitch.track_pitch`)."""
+        if not log_mels:
+            raise ValueError("set_target needs at least one reference utterance of the target voice.")
+        statistics = log_f0_statistics(np.concatenate([np.asarray(f0) for f0 in f0s]))
+        if statistics is None:
+            raise ValueError("The target references have almost no voiced frames: they hold no usable speech.")
+        contents, pitches = [], []
+        for log_mel, f0 in zip(log_mels, f0s, strict=True):
+            contents.append(self.content(log_mel))
+            pitches.append(self.pitch_keys(f0, log_mel.shape[0], statistics))
+        self.matching_content = torch.cat(contents)
+        self.matching_pitch = torch.cat(pitches)
+        self.matching_mels = torch.cat([torch.as_tensor(mel).float() for mel in log_mels])
+        self.config.matching_frames = int(self.matching_mels.shape[0])
+        self.config.target_log_f0 = list(statistics)
+        if name is not None:
+            self.config.target_name = name
+
+    def with_context(self, content: torch.Tensor) -> torch.Tensor:
+        """`(frames, width)` → the keys with `context_frames` neighbours on either side appended at half weight
+        (edge frames repeat; in the matching set, utterances meet without a gap, which costs a frame or two)."""
+        reach = self.config.context_frames
+        if reach == 0:
+            return content
+        padded = torch.cat([content[:1].expand(reach, -1), content, content[-1:].expand(reach, -1)])
+        frames = content.shape[0]
+        shifted = [
+            0.5 * padded[reach + offset : reach + offset + frames] for offset in range(-reach, reach + 1) if offset
+        ]
+        return torch.cat([content, *shifted], dim=1)
+
+    @torch.no_grad()
+    def convert(self, log_mel: torch.Tensor, f0: np.ndarray | None = None) -> torch.Tensor:
+        """
+        One utterance `(frames, mels)` → its `(frames, mels)` log-mel in the target voice. With the source's F0 per
+        frame, neighbours share its place in the speaker's range, so the intonation carries over (moved into the
+        target's register, as the target's own frames are that register).
+        """
+        frames = log_mel.shape[0]
+        weight = self.config.pitch_weight
+        source_statistics = log_f0_statistics(np.asarray(f0)) if f0 is not None else None
+        content = self.with_context(self.content(log_mel))
+        query = torch.cat([content, weight * self.pitch_keys(f0, frames, source_statistics)], dim=1)
+        use_pitch = weight > 0 and source_statistics is not None
+        keys = torch.cat(
+            [self.with_context(self.matching_content), weight * self.matching_pitch * float(use_pitch)], dim=1
+        )
+        key_norms = keys.square().sum(dim=1)
+        k = min(self.config.k, keys.shape[0])
+        converted = torch.empty(frames, self.matching_mels.shape[1])
+        for start in range(0, frames, QUERY_CHUNK_FRAMES):
+            chunk = query[start : start + QUERY_CHUNK_FRAMES]
+            score = 2 * chunk @ keys.T - key_norms  # −‖q − key‖² + ‖q‖²: the same order as the distance
+            nearest = score.topk(k, dim=1).indices
+            converted[start : start + chunk.shape[0]] = self.matching_mels[nearest].mean(dim=1)
+        return converted
+
+    def forward(
+        self, input_features: torch.Tensor, f0: torch.Tensor | None = None, return_dict: bool | None = None
+    ) -> KnnVCOutput | tuple:
+        """`(batch, frames, mels)` log-mels (and optionally `(batch, frames)` F0 in Hz, 0 unvoiced) → converted."""
+        log_mels = batched_log_mel(input_features, self.config.num_mel_bins)
+        pitches = [None] * log_mels.shape[0] if f0 is None else [row.cpu().numpy() for row in f0]
+        converted = torch.stack([self.convert(mel, pitch) for mel, pitch in zip(log_mels, pitches, strict=True)])
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return KnnVCOutput(converted_features=converted) if return_dict else (converted,)
+
+
+__all__ = ["KnnVCModel"]

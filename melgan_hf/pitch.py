@@ -1,0 +1,58 @@
+"""Fundamental frequency per mel frame (WORLD's DIO + StoneMask), cleaned of octave errors, and a voice's log-F0
+range: what a voice converter needs to keep the intonation and change the register."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+
+F0_FLOOR, F0_CEILING = 60.0, 600.0  # Hz: the speaking range of adults and children
+
+
+def track_pitch(audio: np.ndarray, sampling_rate: int, hop_length: int, num_frames: int | None = None) -> np.ndarray:
+    """
+    `(samples,)` mono audio → F0 in Hz for each mel frame (frame i centred at `(i + 0.5) * hop_length`), 0 where
+    unvoiced. DIO (fast, ~2 ms per second of audio) refined by StoneMask, then octave errors (a frame at half or
+    double its neighbours' pitch) folded back towards the utterance's median and single voiced frames dropped.
+    """
+    import pyworld  # pyworld-prebuilt, a core dependency; imported here so that `import melgan_hf` stays light
+
+    audio = np.ascontiguousarray(audio, dtype=np.float64)
+    frames = num_frames if num_frames is not None else audio.size // hop_length
+    if frames <= 0:
+        return np.zeros(0)
+    period_ms = hop_length / sampling_rate * 1000
+    f0, times = pyworld.dio(audio, sampling_rate, f0_floor=F0_FLOOR, f0_ceil=F0_CEILING, frame_period=period_ms)
+    f0 = pyworld.stonemask(audio, f0, times, sampling_rate)
+    # DIO's frame j sits at j * hop, the mel's frame i at (i + 0.5) * hop: between DIO's frames i and i + 1.
+    left = f0[np.clip(np.arange(frames), 0, len(f0) - 1)]
+    right = f0[np.clip(np.arange(frames) + 1, 0, len(f0) - 1)]
+    between = np.where((left > 0) & (right > 0), np.sqrt(left * right), np.maximum(left, right))
+    return clean_octave_errors(between)
+
+
+def clean_octave_errors(f0: np.ndarray) -> np.ndarray:
+    """Fold voiced frames that sit about an octave (or two) off the local median back onto it; drop voiced runs
+    of a single frame (DIO's usual false alarms in fricatives)."""
+    f0 = np.array(f0, dtype=np.float64)
+    voiced = f0 > 0
+    if voiced.sum() < 3:
+        return np.where(voiced, f0, 0.0)
+    log_f0 = np.log2(np.where(voiced, f0, 1.0))
+    # Local reference: median over the surrounding voiced frames (±8 frames, ~130 ms at 16 kHz / hop 256).
+    filled = np.interp(np.arange(f0.size), np.flatnonzero(voiced), log_f0[voiced])
+    reference = scipy.signal.medfilt(filled, kernel_size=17)
+    octaves = np.round(log_f0 - reference)
+    log_f0 = np.where(voiced, log_f0 - octaves, 0.0)
+    isolated = voiced & ~np.roll(voiced, 1) & ~np.roll(voiced, -1)
+    voiced &= ~isolated
+    return np.where(voiced, np.exp2(log_f0), 0.0)
+
+
+def log_f0_statistics(f0: np.ndarray) -> tuple[float, float] | None:
+    """(mean, standard deviation) of log-F0 over the voiced frames, or None with fewer than 10 voiced frames."""
+    voiced = f0[f0 > 0]
+    if voiced.size < 10:
+        return None
+    log_f0 = np.log(voiced)
+    return float(log_f0.mean()), float(max(log_f0.std(), 1e-3))

@@ -1,0 +1,91 @@
+"""
+Microphone-like and speaker-like variety for training data that has little of it (synthetic voices, studio
+prompts): coloured noise, room reverberation and vocal-tract-length warping. Each takes its random draws from a
+`numpy` generator the caller seeds per step, so a resumed run augments exactly as an uninterrupted one would.
+Speed (tempo with pitch) is `SegmentSampler`'s `speed_perturbation`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def add_noise(audio: torch.Tensor, rng: np.random.Generator, snr_db: tuple[float, float], share: float) -> torch.Tensor:
+    """
+    `(batch, samples)` → the same with noise added to a `share` of the rows, at a signal-to-noise ratio drawn from
+    `snr_db`; the noise colour is drawn too, from white (fan hiss) to brown (rumble): spectrum ∝ f^-exponent with the
+    exponent in [0, 2].
+    """
+    noisy = audio.clone()
+    samples = audio.shape[-1]
+    frequencies = torch.fft.rfftfreq(samples, dtype=audio.dtype).clamp(min=1.0 / samples)
+    for row in np.flatnonzero(rng.random(audio.shape[0]) < share):
+        exponent = rng.uniform(0.0, 2.0)
+        white = torch.from_numpy(rng.standard_normal(samples).astype(np.float32)).to(audio.dtype)
+        noise = torch.fft.irfft(torch.fft.rfft(white) * frequencies.pow(-exponent / 2), n=samples)
+        signal_power = audio[row].square().mean().clamp(min=1e-10)
+        snr = rng.uniform(*snr_db)
+        scale = (signal_power / noise.square().mean().clamp(min=1e-20) / 10 ** (snr / 10)).sqrt()
+        noisy[row] = audio[row] + scale * noise
+    return noisy
+
+
+def synthetic_room_response(rng: np.random.Generator, sampling_rate: int, rt60: float) -> np.ndarray:
+    """An impulse response: the direct sound, then exponentially decaying noise (−60 dB after `rt60` seconds) at a
+    direct-to-reverberant energy ratio drawn from −3 to 12 dB (a lecture hall to a desk microphone), normalised to
+    unit energy. Statistical reverberation: enough to teach a classifier that a room smears frames, without a library
+    of recorded rooms."""
+    length = max(2, int(rt60 * sampling_rate))
+    time = np.arange(length) / sampling_rate
+    tail = rng.standard_normal(length) * np.exp(-6.9 * time / rt60)  # ln(1000) ≈ 6.9: −60 dB at rt60
+    tail[: int(0.002 * sampling_rate) + 1] = 0.0  # the first reflections arrive after a couple of milliseconds
+    direct_to_reverberant_db = rng.uniform(-3.0, 12.0)
+    tail *= np.sqrt(10 ** (-direct_to_reverberant_db / 10) / max(float(np.sum(tail**2)), 1e-12))
+    tail[0] = 1.0
+    return (tail / np.linalg.norm(tail)).astype(np.float32)
+
+
+def reverberate(
+    audio: torch.Tensor, rng: np.random.Generator, sampling_rate: int, rt60: tuple[float, float], share: float
+) -> torch.Tensor:
+    """`(batch, samples)` → a `share` of the rows convolved (FFT) with a synthetic room of a drawn RT60, cut back to
+    the input length (the frame labels stay aligned: the direct sound is at lag 0)."""
+    rows = np.flatnonzero(rng.random(audio.shape[0]) < share)
+    if rows.size == 0:
+        return audio
+    result = audio.clone()
+    samples = audio.shape[-1]
+    for row in rows:
+        response = torch.from_numpy(synthetic_room_response(rng, sampling_rate, rng.uniform(*rt60))).to(audio.dtype)
+        size = samples + response.shape[0] - 1
+        wet = torch.fft.irfft(torch.fft.rfft(audio[row], n=size) * torch.fft.rfft(response, n=size), n=size)[:samples]
+        result[row] = wet * (audio[row].abs().max() / wet.abs().max().clamp(min=1e-8))
+    return result
+
+
+def warp_vocal_tract(magnitude: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """
+    Vocal-tract-length perturbation (Jaitly & Hinton 2013) on `(batch, frames, bins)` STFT magnitudes: each row's
+    frequency axis is stretched by its factor α (α > 1 moves formants up, as a shorter vocal tract does), piecewise
+    linearly so that the band edge stays fixed: f ↦ αf below a boundary f₀ = 0.8·f_max·min(1, 1/α), then a straight
+    line to f_max. Applied before the mel filters, so one STFT serves the warped and the plain mel.
+    """
+    batch, _, bins = magnitude.shape
+    top = bins - 1
+    grid = torch.arange(bins, dtype=magnitude.dtype, device=magnitude.device)
+    warped_rows = []
+    for row in range(batch):
+        alpha = float(factors[row])
+        boundary = 0.8 * top * min(1.0, 1.0 / alpha)
+        # Output bin k reads the input at the inverse warp of k.
+        source = torch.where(
+            grid <= alpha * boundary,
+            grid / alpha,
+            boundary + (grid - alpha * boundary) * (top - boundary) / (top - alpha * boundary),
+        ).clamp(0, top)
+        low = source.floor().long().clamp(max=top - 1)
+        fraction = source - low
+        spectrum = magnitude[row]
+        warped_rows.append(spectrum[:, low] * (1 - fraction) + spectrum[:, low + 1] * fraction)
+    return torch.stack(warped_rows)
