@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ class Limits:
     """Every limit the app enforces, in one place (documented in README.md)."""
 
     max_seconds: float = 30.0  # per clip or mel, both tabs
+    max_reference_seconds: float = 300.0  # a target-voice reference for any-to-any converters
     max_upload_mb: int = 10  # per uploaded file; 30 s of 48 kHz stereo 16-bit wav is 5.8 MB
     concurrency: int = 2  # requests processed at once; the rest wait in the queue
     queue_size: int = 32  # waiting beyond this are refused with "busy, try again"; 20 users at once all wait
@@ -103,16 +104,16 @@ def load_model(kind: str, name: str, shipped: dict[str, str], local_folders: lis
         raise gr.Error(f"Could not load {name!r} from the Hub: {reason}.") from error
 
 
-def read_clip(path: str | None, what: str) -> tuple[np.ndarray, int]:
+def read_clip(path: str | None, what: str, max_seconds: float = LIMITS.max_seconds) -> tuple[np.ndarray, int]:
     """An uploaded or recorded file → mono float32 and its rate, or a `gr.Error` that says what to do."""
     if not path:
         raise gr.Error(f"No {what}: record with the microphone or upload an audio file first.")
     try:
-        audio, rate = load_audio(path, max_duration=LIMITS.max_seconds)
+        audio, rate = load_audio(path, max_duration=max_seconds)
         require_audible(audio, what)
     except AudioError as error:
         detail = str(error).replace(str(path), what)  # the temp path means nothing to the user
-        raise gr.Error(f"{detail} Use a {LIMITS.max_seconds:.0f} s or shorter wav/flac/ogg/mp3 with sound.") from error
+        raise gr.Error(f"{detail} Use a {max_seconds:.0f} s or shorter wav/flac/ogg/mp3 with sound.") from error
     if len(audio) < rate * 0.1:
         raise gr.Error(f"The {what} is only {len(audio) / rate * 1000:.0f} ms long; use at least 0.1 s.")
     return audio, rate
@@ -249,10 +250,19 @@ def mel_distance(reference: np.ndarray, other: np.ndarray) -> float:
     return float(np.abs(reference[:frames] - other[:frames]).mean())
 
 
-def convert(audio_path: str | None, model_name: str, *, local_folders: list[str]) -> tuple[str, str, str]:
-    """Recording → converted audio (wav), spectrograms of input and output (PNG), and timings."""
+def convert(
+    audio_path: str | None, model_name: str, voice_path: str | None = None, *, local_folders: list[str]
+) -> tuple[str, str, str]:
+    """Recording (and optionally a target-voice reference) → converted audio (wav), spectrograms of input and
+    output (PNG), and timings."""
     audio, rate = read_clip(audio_path, "recording")
     pipeline = load_model("converter", model_name, SHIPPED_CONVERTERS, local_folders)
+    if voice_path:
+        reference = read_clip(voice_path, "target-voice reference", LIMITS.max_reference_seconds)
+        try:
+            pipeline = pipeline.with_target([reference], name="the uploaded voice")
+        except ValueError as error:
+            raise gr.Error(str(error)) from error
     start = time.perf_counter()
     output, output_rate = pipeline(audio, rate)
     elapsed = time.perf_counter() - start
@@ -366,13 +376,14 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
     def bind(function: Callable[..., Any]) -> Callable[..., Any]:
         """The operator's folders passed in, and the library's own input errors shown to the user as they are."""
 
+        @wraps(function)  # the API shows the function's own parameters, with their defaults
         def handler(*inputs: Any) -> Any:
             try:
                 return function(*inputs, local_folders=local_folders)
             except ValueError as error:  # AudioError and the pipelines' checks; they name the problem
                 raise gr.Error(str(error)) from error
 
-        handler.__doc__ = function.__doc__
+        handler.__name__ = "handler"  # so the examples' own event does not take the name "/convert" (the button's)
         return handler
 
     mel_help = (
@@ -413,6 +424,13 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
                         label="Converter (or type a Hub id: owner/name)",
                         info="; ".join(f"{name}: {text}" for name, text in SHIPPED_CONVERTERS.items()),
                     )
+                    voice = gr.Audio(
+                        sources=["upload", "microphone"],
+                        type="filepath",
+                        label="Target voice (optional, for kNN converters): 30 s to 5 min of one speaker",
+                        elem_id="target-voice",
+                    )
+                    gr.Markdown("Use only voices whose owners have agreed to it.")
                     convert_button = gr.Button("Convert", variant="primary")
                     examples = make_examples()
                     gr.Examples(
@@ -431,7 +449,7 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
                     converted.render()
                     convert_details.render()
             convert_spectrograms.render()
-            convert_button.click(bind(convert), [source, converter], outputs, api_name="convert")
+            convert_button.click(bind(convert), [source, converter, voice], outputs, api_name="convert")
         with gr.Tab("Mel inversion"):
             with gr.Row():
                 with gr.Column():

@@ -145,13 +145,24 @@ def cmd_invert(args: argparse.Namespace) -> int:
     )
 
 
+def load_converter(args: argparse.Namespace) -> Any:
+    """The converter, pointed at `--target-voice` recordings when given (any-to-any converters only)."""
+    pipeline = load_style_pipeline(args.model, args.device, args.precision, args.compile)
+    if args.target_voice:
+        references = read_recordings(args.target_voice, None, args.max_duration)
+        if not references:
+            raise ValueError(f"no readable audio files in --target-voice {' '.join(args.target_voice)}")
+        pipeline.set_target(list(references.values()), name=", ".join(args.target_voice))
+    return pipeline
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     return process_files(
         args,
         task="convert",
         extensions=AUDIO_EXTENSIONS,
         what="audio files",
-        load=lambda: load_style_pipeline(args.model, args.device, args.precision, args.compile),
+        load=lambda: load_converter(args),
         process=lambda pipeline, source: convert_file(pipeline, source, args.max_duration),
     )
 
@@ -222,12 +233,13 @@ def cmd_evaluate_convert(args: argparse.Namespace) -> int:
         missing = "--source" if not sources else "--target-reference"
         print(f"error: no readable audio files in {missing}", file=sys.stderr)
         return 2
-    try:
-        pipeline = load_style_pipeline(args.model, args.device, args.precision, args.compile)
-    except (OSError, ValueError) as error:
-        print(f"error: cannot load model {args.model!r}: {error}", file=sys.stderr)
-        return 2
-    systems = {args.model: pipeline}
+    systems = {}
+    for model in [args.model, *args.compare]:
+        try:
+            systems[model] = load_style_pipeline(model, args.device, args.precision, args.compile)
+        except (OSError, ValueError) as error:
+            print(f"error: cannot load model {model!r}: {error}", file=sys.stderr)
+            return 2
     if not args.no_baseline:
         systems["source (not converted)"] = lambda audio, rate: (audio, rate)
     table = evaluate_conversion(
@@ -381,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser(
         "convert",
-        help="convert audio files into another style (MelGAN-VC style transfer)",
+        help="convert audio files into another voice or style (kNN voice conversion, MelGAN-VC style transfer)",
         description="Converts audio files (wav/flac/ogg/mp3, any rate, any channels; folders are searched"
         " recursively) with a style-transfer model: log-mel, the style model on overlapping chunks, then the"
         " model's own MelGAN vocoder. Any length works and memory stays bounded. Outputs are wav files at the"
@@ -396,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="local folder or Hub id of a style-transfer model saved with StyleTransferPipeline.save_pretrained"
         f" (style model and preprocessor at the top, its vocoder in vocoder/), or a shipped one:"
         f" {', '.join(SHIPPED_CONVERTERS)} (default: %(default)s)",
+    )
+    convert.add_argument(
+        "--target-voice",
+        nargs="+",
+        default=None,
+        metavar="REFERENCE",
+        help="recordings (files or folders, 30 s of speech at least, minutes are better) of the voice to convert"
+        " into, for any-to-any converters (kNN); use only voices whose owners agreed",
     )
     add_device_option(convert)
     add_batch_options(convert)
@@ -468,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="README",
         help="also write the mean scores into this model card (default: the model folder's README.md)",
+    )
+    evaluate_convert.add_argument(
+        "--compare", nargs="+", default=[], metavar="MODEL", help="more converters scored in the same run, as rows"
     )
     evaluate_convert.add_argument("--no-baseline", action="store_true", help="skip the unconverted-source row")
     evaluate_convert.add_argument(

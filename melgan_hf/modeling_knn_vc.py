@@ -105,6 +105,18 @@ class KnnVCModel(PreTrainedModel):
         ]
         return torch.cat([content, *shifted], dim=1)
 
+    def matching_keys(self, use_pitch: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The matching set's keys and their squared norms, made once per setting (they are the costly part of a
+        short conversion) and remade when the matching set or the key settings change."""
+        weight = self.config.pitch_weight if use_pitch else 0.0
+        stored = (self.matching_content, self.matching_pitch)
+        setting = (*((t.data_ptr(), t._version) for t in stored), self.config.context_frames, weight)
+        cached = getattr(self, "_matching_keys", None)
+        if cached is None or cached[0] != setting:
+            keys = torch.cat([self.with_context(self.matching_content), weight * self.matching_pitch], dim=1)
+            self._matching_keys = (setting, keys, keys.square().sum(dim=1))
+        return self._matching_keys[1], self._matching_keys[2]
+
     @torch.no_grad()
     def convert(self, log_mel: torch.Tensor, f0: np.ndarray | None = None) -> torch.Tensor:
         """
@@ -118,10 +130,7 @@ class KnnVCModel(PreTrainedModel):
         content = self.with_context(self.content(log_mel))
         query = torch.cat([content, weight * self.pitch_keys(f0, frames, source_statistics)], dim=1)
         use_pitch = weight > 0 and source_statistics is not None
-        keys = torch.cat(
-            [self.with_context(self.matching_content), weight * self.matching_pitch * float(use_pitch)], dim=1
-        )
-        key_norms = keys.square().sum(dim=1)
+        keys, key_norms = self.matching_keys(use_pitch)
         k = min(self.config.k, keys.shape[0])
         converted = torch.empty(frames, self.matching_mels.shape[1])
         for start in range(0, frames, QUERY_CHUNK_FRAMES):

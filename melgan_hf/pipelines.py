@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -512,6 +513,15 @@ class StyleTransferPipeline:
                 f" {MIN_REFERENCE_SECONDS:.0f} s of speech (several minutes sound much better)."
             )
         self.model.set_target(mels, pitches, name)
+
+    def with_target(self, references: list[tuple[np.ndarray, int]], name: str | None = None) -> StyleTransferPipeline:
+        """A copy converting into the voice of `references` (see `set_target`); this pipeline is left as it was, so a
+        server can share one loaded converter between users who each bring a voice."""
+        if not self.any_to_any:
+            raise ValueError("This converter was trained for one target (MelGAN-VC); it cannot take a reference voice.")
+        copy = StyleTransferPipeline(deepcopy(self.model), self.vocoder, self.feature_extractor, self.batch_size)
+        copy.set_target(references, name)
+        return copy
 
     def convert_mel(self, mel: np.ndarray | torch.Tensor, f0: np.ndarray | None = None) -> np.ndarray:
         """

@@ -46,6 +46,21 @@ def test_convert_returns_int16_audio_as_long_as_the_input(client: Client, microp
     assert "5.00 s in at 48000 Hz" in details
 
 
+def test_an_uploaded_target_voice_is_converted_into_and_the_shared_model_is_left_alone(
+    client: Client, microphone_clip: str, tmp_path
+) -> None:
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, synthetic_melody(RATE, 40.0), RATE)  # 40 s of a "voice" (a melody) to convert into
+    default, *_ = client.predict(handle_file(microphone_clip), "voice-to-english", api_name="/convert")
+    into_voice, *_ = client.predict(
+        handle_file(microphone_clip), "voice-to-english", handle_file(str(voice)), api_name="/convert"
+    )
+    again, *_ = client.predict(handle_file(microphone_clip), "voice-to-english", api_name="/convert")
+    converted, expected, repeated = (read_output(path)[0] for path in (into_voice, default, again))
+    assert len(converted) == 5 * RATE and not np.array_equal(converted, expected)
+    np.testing.assert_array_equal(repeated, expected)  # the next user still gets the shipped voice
+
+
 def test_piano_to_strings_converter_is_offered(client: Client, microphone_clip: str) -> None:
     converted, *_ = client.predict(handle_file(microphone_clip), "piano-to-strings", api_name="/convert")
     assert len(read_output(converted)[0]) == 5 * RATE
@@ -96,6 +111,13 @@ def write_bad_inputs(folder) -> dict[str, tuple[tuple, str, str]]:
         "not audio": ((file("text.wav"), "voice-to-english"), "/convert", "not a readable audio file"),
         "empty": ((file("empty.wav"), "voice-to-english"), "/convert", "no samples"),
         "unknown Hub repo, offline": ((file("melody.wav"), "nobody/no-such-model"), "/convert", "offline"),
+        "short target voice": ((file("melody.wav"), "voice-to-english", file("melody.wav")), "/convert", "30 s"),
+        "silent target voice": ((file("melody.wav"), "voice-to-english", file("silence.wav")), "/convert", "silent"),
+        "voice for a one-target converter": (
+            (file("melody.wav"), "piano-to-strings", file("melody.wav")),
+            "/convert",
+            "cannot take a reference voice",
+        ),
         "nothing to invert": ((None, None, "vocoder-16k"), "/invert", "Upload an audio file"),
         "NaN mel": ((None, file("nan.npy"), "vocoder-16k"), "/invert", "NaN"),
         "transposed mel": ((None, file("transposed.npy"), "vocoder-16k"), "/invert", "transpose it"),

@@ -182,6 +182,8 @@ def test_evaluate_convert_command(tmp_path, tiny_vocoder, voices, capsys) -> Non
 
     converter = tmp_path / "converter"
     make_style_pipeline(tiny_vocoder).save_pretrained(converter)
+    other = tmp_path / "other"  # a second converter, scored in the same run
+    make_style_pipeline(tiny_vocoder, seed=1).save_pretrained(other)
     for voice, folder in (("slt", "source"), ("rms", "target")):
         (tmp_path / folder).mkdir()
         for name, (audio, rate) in voices[voice].items():
@@ -197,6 +199,8 @@ def test_evaluate_convert_command(tmp_path, tiny_vocoder, voices, capsys) -> Non
             str(tmp_path / "source"),
             "--target-reference",
             str(tmp_path / "target"),
+            "--compare",
+            str(other),
             "--json",
             str(report),
             "--quiet",
@@ -204,7 +208,7 @@ def test_evaluate_convert_command(tmp_path, tiny_vocoder, voices, capsys) -> Non
     )
     assert status == 0 and "similarity_to_target" in capsys.readouterr().out
     means = json.loads(report.read_text())["mean"]
-    assert list(means) == [str(converter), "source (not converted)"]
+    assert list(means) == [str(converter), str(other), "source (not converted)"]
     assert means["source (not converted)"]["wer_change"] == 0.0
     # An untrained converter garbles the words; the table must show it.
     assert means[str(converter)]["wer_change"] > 0.5

@@ -161,3 +161,46 @@ def test_a_melgan_vc_converter_refuses_a_reference_voice(tiny_vocoder) -> None:
 def test_bad_converter_config_names_the_field(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         KnnVCConfig(**fields)
+
+
+def test_the_cli_converts_into_a_reference_voice_and_names_a_bad_one(tmp_path, tiny_vocoder, capsys) -> None:
+    from melgan_hf import save_audio
+    from melgan_hf.cli import main
+
+    model = tiny_converter()
+    target_set(model)
+    StyleTransferPipeline(model, tiny_16k_vocoder()).save_pretrained(tmp_path / "knn")
+    make_style_pipeline(tiny_vocoder).save_pretrained(tmp_path / "melgan-vc")
+    save_audio(tmp_path / "in" / "clip.wav", harmonic_tone(np.array([200.0, 150.0]), 1.0), RATE)
+    rng = np.random.default_rng(2)
+    for index in range(4):
+        save_audio(tmp_path / "voice" / f"{index}.wav", harmonic_tone(rng.uniform(90, 140, size=4), 9.0), RATE)
+    save_audio(tmp_path / "short" / "0.wav", harmonic_tone(np.array([200.0]), 5.0), RATE)
+
+    def convert(model_folder: str, voice: str) -> int:
+        args = ["convert", str(tmp_path / "in"), "--model", str(tmp_path / model_folder), "--quiet"]
+        return main([*args, "--out", str(tmp_path / "out" / voice), "--target-voice", str(tmp_path / voice)])
+
+    assert convert("knn", "voice") == 0 and len(list((tmp_path / "out" / "voice").rglob("clip.wav"))) == 1
+    assert convert("knn", "short") == 2 and "at least 30 s" in capsys.readouterr().err
+    assert convert("melgan-vc", "voice") == 2 and "cannot take a reference voice" in capsys.readouterr().err
+
+
+def test_a_converter_is_built_from_an_encoder_and_a_speakers_folder_keeping_some_files_out(tmp_path) -> None:
+    from melgan_hf import save_audio
+    from training import build_knn_converter
+
+    tiny_converter().encoder.save_pretrained(tmp_path / "encoder")
+    tiny_16k_vocoder().save_pretrained(tmp_path / "vocoder")
+    rng = np.random.default_rng(3)
+    for index in range(6):
+        save_audio(tmp_path / "speaker" / f"{index:02d}.wav", harmonic_tone(rng.uniform(150, 250, 4), 2.0), RATE)
+    build_knn_converter.main(
+        ["--encoder", str(tmp_path / "encoder"), "--target", str(tmp_path / "speaker"), "--output_dir",
+         str(tmp_path / "out"), "--vocoder", str(tmp_path / "vocoder"), "--target_name", "Tone", "--heldout_every", "3"]
+    )  # fmt: skip
+    assert (tmp_path / "out" / "heldout.txt").read_text().split() == ["00.wav", "03.wav"]
+    pipeline = StyleTransferPipeline.from_pretrained(tmp_path / "out")
+    frames = 4 * (2 * RATE // HOP + 1)  # four files of 2 s in the matching set (trimming takes nothing off tones)
+    assert pipeline.any_to_any and abs(pipeline.model.config.matching_frames - frames) <= 8
+    assert pipeline.model.config.target_name == "Tone" and "into Tone" in (tmp_path / "out" / "README.md").read_text()

@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from melgan_hf import KnnVCConfig, KnnVCModel, MelGANVocoder, PhoneEncoderModel, StyleTransferPipeline
+from melgan_hf.audio import AUDIO_EXTENSIONS, find_files
 from melgan_hf.pipelines import audio_to_mel, load_model, require_same_front_end
 from melgan_hf.pitch import track_pitch
 from training.common import render_model_card
@@ -35,9 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target_name", default=None, help="whose voice this is (default: the folder's name)")
     parser.add_argument("--heldout_every", type=int, default=10, help="keep every Nth file out (0: use all)")
     parser.add_argument("--content", choices=["bottleneck", "posteriors"], default="bottleneck")
-    parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--pitch_weight", type=float, default=2.0)
-    parser.add_argument("--context_frames", type=int, default=2)
+    parser.add_argument("--k", type=int, default=16)
+    parser.add_argument("--pitch_weight", type=float, default=3.0)
+    parser.add_argument("--context_frames", type=int, default=4)
     parser.add_argument("--frame_stride", type=int, default=1, help="keep every Nth target frame (a smaller model)")
     return parser.parse_args(argv)
 
@@ -49,9 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     require_same_front_end(("phone encoder", encoder.config.audio_kwargs), ("vocoder", vocoder.config.audio_kwargs))
     features = vocoder.feature_extractor
     clips, report = load_folder(args.target, features.sampling_rate, features.n_fft)
-    clips.sort(key=lambda clip: clip.path)
-    held_out = [clip for index, clip in enumerate(clips) if args.heldout_every and index % args.heldout_every == 0]
-    matching = [clip for clip in clips if clip not in held_out]
+    files = find_files([args.target], AUDIO_EXTENSIONS)  # sorted: the held-out choice ignores skipped files
+    held_out = set(files[:: args.heldout_every]) if args.heldout_every else set()
+    matching = sorted((clip for clip in clips if clip.path not in held_out), key=lambda clip: clip.path)
     print(report.summary())
     print(f"matching set: {len(matching)} files; held out: {len(held_out)}")
 
@@ -77,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     pipeline = StyleTransferPipeline(model, vocoder)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     pipeline.save_pretrained(args.output_dir)
-    (args.output_dir / "heldout.txt").write_text("".join(f"{clip.path}\n" for clip in held_out))
+    (args.output_dir / "heldout.txt").write_text(
+        "".join(f"{path.relative_to(args.target)}\n" for path in sorted(held_out))
+    )
     minutes = sum(mel.shape[0] for mel in mels) * args.frame_stride * features.hop_length / features.sampling_rate / 60
     card = render_model_card(
         "knn_vc.md",
@@ -92,11 +95,11 @@ def main(argv: list[str] | None = None) -> None:
             "context_frames": args.context_frames,
             "encoder": args.encoder,
             "vocoder": args.vocoder,
-            "evaluation": "(not evaluated yet: run `melgan-hf evaluate convert` and paste its table here)",
         },
     )
     (args.output_dir / "README.md").write_text(card)
     print(f"converter into {name}: {model.config.matching_frames} frames ({minutes:.1f} min) in {args.output_dir}")
+    print("score it: melgan-hf evaluate convert --model OUT --source HELD_OUT_VOICES --target-reference HELD_OUT --card")
 
 
 if __name__ == "__main__":
