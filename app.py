@@ -395,7 +395,7 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
     cleanup = (max(1, LIMITS.keep_files_s // 6), LIMITS.keep_files_s)
     with gr.Blocks(title="melgan-hf", analytics_enabled=False, delete_cache=cleanup) as app:
         gr.Markdown(
-            "# melgan-hf\nMelGAN vocoding and MelGAN-VC style transfer. Clips up to"
+            "# melgan-hf\nMelGAN vocoding, kNN voice conversion and MelGAN-VC style transfer. Clips up to"
             f" {LIMITS.max_seconds:.0f} s, uploads up to {LIMITS.max_upload_mb} MB."
         )
         with gr.Tab("Convert"):
@@ -453,7 +453,9 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
         with gr.Tab("Mel inversion"):
             with gr.Row():
                 with gr.Column():
-                    inversion_audio = gr.Audio(sources=["upload"], type="filepath", label="Audio (copy-synthesis)")
+                    inversion_audio = gr.Audio(
+                        sources=["upload"], type="filepath", label="Audio (copy-synthesis)", elem_id="inversion-audio"
+                    )
                     inversion_mel = gr.File(file_types=[".npy"], label="…or a .npy mel")
                     gr.Markdown(mel_help)
                     vocoder = gr.Dropdown(

@@ -72,8 +72,9 @@ def download_output(page, element_id: str, folder: Path) -> tuple[np.ndarray, in
 def test_upload_convert_download(app_url: str, clip: Path, screenshots: Path, tmp_path: Path) -> None:
     runner, browser, page = open_app([], app_url)
     try:
-        page.get_by_label("Upload file").click()
-        page.locator("input[type=file]").first.set_input_files(str(clip))
+        recording = page.locator("#recording")  # not the optional target-voice input beside it
+        recording.get_by_label("Upload file").click()
+        recording.locator("input[type=file]").set_input_files(str(clip))
         page.locator("#recording [data-testid='download-link']").wait_for()  # the upload finished
         page.get_by_role("button", name="Convert").click()
         audio, rate = download_output(page, "converted", tmp_path)
@@ -83,7 +84,7 @@ def test_upload_convert_download(app_url: str, clip: Path, screenshots: Path, tm
         page.screenshot(path=screenshots / "convert_tab.png", full_page=True)
 
         page.get_by_role("tab", name="Mel inversion").click()
-        page.locator("input[type=file]").first.set_input_files(str(clip))
+        page.locator("#inversion-audio input[type=file]").set_input_files(str(clip))
         page.get_by_role("button", name="Invert").click()
         audio, rate = download_output(page, "melgan", tmp_path)
         assert rate == RATE and abs(len(audio) - 3 * RATE) < 256
