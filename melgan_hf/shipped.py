@@ -20,7 +20,7 @@ SHIPPED_VOCODERS = {
     "vocoder-16k": "MelGAN vocoder (waveform generator), 16 kHz: speech in four languages, piano and strings",
 }
 SHIPPED_CONVERTERS = {
-    "voice-to-english": "kNN voice conversion: any voice → the English Asterisk speaker (Allison) or a voice you upload",
+    "voice-to-english": "kNN voice conversion: any voice → the English Asterisk speaker (Allison), or a voice you give",
     "piano-to-strings": "piano → string ensemble (General MIDI timbres), 16 kHz",
 }
 # baselines: amplitude refiners for the refined-amplitude Griffin-Lim, found by `shipped_refiner_for` a front end

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     (args.output_dir / "README.md").write_text(card)
     print(f"converter into {name}: {model.config.matching_frames} frames ({minutes:.1f} min) in {args.output_dir}")
-    print("score it: melgan-hf evaluate convert --model OUT --source HELD_OUT_VOICES --target-reference HELD_OUT --card")
+    print("score it: melgan-hf evaluate convert --model OUT --source VOICES --target-reference HELD_OUT --card")
 
 
 if __name__ == "__main__":
