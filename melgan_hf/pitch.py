@@ -9,26 +9,43 @@ import scipy.signal
 F0_FLOOR, F0_CEILING = 60.0, 600.0  # Hz: the speaking range of adults and children
 
 
+CHUNK_FRAMES, CHUNK_MARGIN_FRAMES = 1024, 32  # long audio is tracked in pieces: DIO's memory grows with the input
+
+
 def track_pitch(audio: np.ndarray, sampling_rate: int, hop_length: int, num_frames: int | None = None) -> np.ndarray:
     """
     `(samples,)` mono audio → F0 in Hz for each mel frame (frame i centred at `(i + 0.5) * hop_length`), 0 where
-    unvoiced. DIO (fast, ~2 ms per second of audio) refined by StoneMask, then octave errors (a frame at half or
-    double its neighbours' pitch) folded back towards the utterance's median and single voiced frames dropped.
+    unvoiced. DIO refined by StoneMask, then octave errors (a frame at half or double its neighbours' pitch) folded
+    back towards the local median and single voiced frames dropped. Long audio goes through in chunks of
+    `CHUNK_FRAMES` with a margin on both sides (DIO's analysis is local), so memory stays bounded.
     """
-    import pyworld  # pyworld-prebuilt, a core dependency; imported here so that `import melgan_hf` stays light
-
     audio = np.ascontiguousarray(audio, dtype=np.float64)
     frames = num_frames if num_frames is not None else audio.size // hop_length
     if frames <= 0:
         return np.zeros(0)
+    if frames <= CHUNK_FRAMES + 2 * CHUNK_MARGIN_FRAMES:
+        return clean_octave_errors(_dio_per_frame(audio, sampling_rate, hop_length, frames))
+    pieces = []
+    for start in range(0, frames, CHUNK_FRAMES):
+        stop = min(start + CHUNK_FRAMES, frames)
+        first = max(0, start - CHUNK_MARGIN_FRAMES)
+        last = min(frames, stop + CHUNK_MARGIN_FRAMES)
+        piece = _dio_per_frame(audio[first * hop_length : last * hop_length], sampling_rate, hop_length, last - first)
+        pieces.append(piece[start - first : stop - first])
+    return clean_octave_errors(np.concatenate(pieces))
+
+
+def _dio_per_frame(audio: np.ndarray, sampling_rate: int, hop_length: int, frames: int) -> np.ndarray:
+    """Raw DIO + StoneMask F0 on the mel frames of `audio` (float64), before any clean-up."""
+    import pyworld  # pyworld-prebuilt, a core dependency; imported here so that `import melgan_hf` stays light
+
     period_ms = hop_length / sampling_rate * 1000
     f0, times = pyworld.dio(audio, sampling_rate, f0_floor=F0_FLOOR, f0_ceil=F0_CEILING, frame_period=period_ms)
     f0 = pyworld.stonemask(audio, f0, times, sampling_rate)
     # DIO's frame j sits at j * hop, the mel's frame i at (i + 0.5) * hop: between DIO's frames i and i + 1.
     left = f0[np.clip(np.arange(frames), 0, len(f0) - 1)]
     right = f0[np.clip(np.arange(frames) + 1, 0, len(f0) - 1)]
-    between = np.where((left > 0) & (right > 0), np.sqrt(left * right), np.maximum(left, right))
-    return clean_octave_errors(between)
+    return np.where((left > 0) & (right > 0), np.sqrt(left * right), np.maximum(left, right))
 
 
 def clean_octave_errors(f0: np.ndarray) -> np.ndarray:

@@ -56,6 +56,16 @@ def test_pitch_follows_a_tone_and_is_zero_in_silence() -> None:
     assert track_pitch(np.zeros(100, dtype=np.float32), RATE, HOP).size == 0
 
 
+def test_long_audio_is_tracked_in_chunks_with_the_same_result(monkeypatch) -> None:
+    from melgan_hf import pitch
+
+    audio = harmonic_tone(np.array([120.0, 240.0, 150.0, 200.0]), 6.0)
+    whole = track_pitch(audio, RATE, HOP)
+    monkeypatch.setattr(pitch, "CHUNK_FRAMES", 100)  # 6 s = 375 frames: four chunks
+    chunked = track_pitch(audio, RATE, HOP)
+    assert chunked.shape == whole.shape and (np.abs(chunked - whole) <= 0.01 * whole + 1e-6).mean() > 0.98
+
+
 def test_octave_errors_are_folded_back_and_lone_voiced_frames_dropped() -> None:
     f0 = np.full(40, 200.0)
     f0[20] = 100.0  # DIO's classic half-frequency error
