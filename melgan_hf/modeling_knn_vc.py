@@ -16,6 +16,7 @@ from .modeling_phone_encoder import PhoneEncoderModel
 from .pitch import log_f0_statistics
 
 QUERY_CHUNK_FRAMES = 256  # source frames matched at once: bounds the (frames × matching set) distance matrix
+SHORTLIST_FACTOR = 4  # bf16 candidates per neighbour, re-ranked exactly
 
 
 @dataclass
@@ -105,16 +106,30 @@ class KnnVCModel(PreTrainedModel):
         ]
         return torch.cat([content, *shifted], dim=1)
 
+    def keys_at(self, indices: torch.Tensor, weight: float) -> torch.Tensor:
+        """Exact fp32 keys of the matching frames at `indices` (any shape) → `(*indices.shape, key width)`: the same
+        values `with_context` gives, built from the stored content and pitch without keeping every key."""
+        content, last = self.matching_content, self.matching_content.shape[0] - 1
+        reach = self.config.context_frames
+        parts = [content[indices]]
+        parts += [0.5 * content[(indices + offset).clamp(0, last)] for offset in range(-reach, reach + 1) if offset]
+        return torch.cat([*parts, weight * self.matching_pitch[indices]], dim=-1)
+
     def matching_keys(self, use_pitch: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The matching set's keys and their squared norms, made once per setting (they are the costly part of a
-        short conversion) and remade when the matching set or the key settings change."""
+        """All matching keys in bf16 (half the memory, and bf16 matmuls run ~1.8× faster on CPUs with native bf16)
+        with their exact squared norms, for the shortlist; made once per setting and remade when the matching set
+        or the key settings change."""
         weight = self.config.pitch_weight if use_pitch else 0.0
         stored = (self.matching_content, self.matching_pitch)
         setting = (*((t.data_ptr(), t._version) for t in stored), self.config.context_frames, weight)
         cached = getattr(self, "_matching_keys", None)
         if cached is None or cached[0] != setting:
-            keys = torch.cat([self.with_context(self.matching_content), weight * self.matching_pitch], dim=1)
-            self._matching_keys = (setting, keys, keys.square().sum(dim=1))
+            blocks, norms = [], []
+            for start in range(0, self.matching_content.shape[0], 8192):  # blocks: no full fp32 copy at any time
+                exact = self.keys_at(torch.arange(start, min(start + 8192, self.matching_content.shape[0])), weight)
+                blocks.append(exact.to(torch.bfloat16))
+                norms.append(exact.square().sum(dim=1))
+            self._matching_keys = (setting, torch.cat(blocks), torch.cat(norms))
         return self._matching_keys[1], self._matching_keys[2]
 
     @torch.no_grad()
@@ -122,7 +137,8 @@ class KnnVCModel(PreTrainedModel):
         """
         One utterance `(frames, mels)` → its `(frames, mels)` log-mel in the target voice. With the source's F0 per
         frame, neighbours share its place in the speaker's range, so the intonation carries over (moved into the
-        target's register, as the target's own frames are that register).
+        target's register, as the target's own frames are that register). A bf16 search shortlists
+        `SHORTLIST_FACTOR × k` candidates per frame; exact fp32 distances pick the `k` among them.
         """
         frames = log_mel.shape[0]
         weight = self.config.pitch_weight
@@ -132,11 +148,16 @@ class KnnVCModel(PreTrainedModel):
         use_pitch = weight > 0 and source_statistics is not None
         keys, key_norms = self.matching_keys(use_pitch)
         k = min(self.config.k, keys.shape[0])
+        shortlist_size = min(SHORTLIST_FACTOR * k, keys.shape[0])
         converted = torch.empty(frames, self.matching_mels.shape[1])
         for start in range(0, frames, QUERY_CHUNK_FRAMES):
             chunk = query[start : start + QUERY_CHUNK_FRAMES]
-            score = 2 * chunk @ keys.T - key_norms  # −‖q − key‖² + ‖q‖²: the same order as the distance
-            nearest = score.topk(k, dim=1).indices
+            # −‖q − key‖² + ‖q‖²: the same order as the distance
+            rough = (chunk.to(torch.bfloat16) @ keys.T).float().mul_(2).sub_(key_norms)
+            shortlist = rough.topk(shortlist_size, dim=1).indices
+            candidates = self.keys_at(shortlist, weight if use_pitch else 0.0)
+            exact = 2 * (candidates @ chunk[:, :, None]).squeeze(-1) - candidates.square().sum(dim=-1)
+            nearest = shortlist.gather(1, exact.topk(k, dim=1).indices)
             converted[start : start + chunk.shape[0]] = self.matching_mels[nearest].mean(dim=1)
         return converted
 
