@@ -93,33 +93,25 @@ class KnnVCModel(PreTrainedModel):
         if name is not None:
             self.config.target_name = name
 
-    def with_context(self, content: torch.Tensor) -> torch.Tensor:
-        """`(frames, width)` → the keys with `context_frames` neighbours on either side appended at half weight
-        (edge frames repeat; in the matching set, utterances meet without a gap, which costs a frame or two)."""
-        reach = self.config.context_frames
-        if reach == 0:
-            return content
-        padded = torch.cat([content[:1].expand(reach, -1), content, content[-1:].expand(reach, -1)])
-        frames = content.shape[0]
-        shifted = [
-            0.5 * padded[reach + offset : reach + offset + frames] for offset in range(-reach, reach + 1) if offset
-        ]
-        return torch.cat([content, *shifted], dim=1)
+    def with_context(self, content: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """Content keys `(frames, width)` → the keys of the frames at `indices` (any shape; default all) with
+        `context_frames` neighbours on either side appended at half weight: `(*indices.shape, width × (2 reach + 1))`.
+        Edge frames repeat; in the matching set, utterances meet without a gap, which costs a frame or two."""
+        if indices is None:
+            indices = torch.arange(content.shape[0])
+        reach, last = self.config.context_frames, content.shape[0] - 1
+        shifted = [0.5 * content[(indices + offset).clamp(0, last)] for offset in range(-reach, reach + 1) if offset]
+        return torch.cat([content[indices], *shifted], dim=-1)
 
     def keys_at(self, indices: torch.Tensor, weight: float) -> torch.Tensor:
-        """Exact fp32 keys of the matching frames at `indices` (any shape) → `(*indices.shape, key width)`: the same
-        values `with_context` gives, built from the stored content and pitch without keeping every key."""
-        content, last = self.matching_content, self.matching_content.shape[0] - 1
-        reach = self.config.context_frames
-        parts = [content[indices]]
-        parts += [0.5 * content[(indices + offset).clamp(0, last)] for offset in range(-reach, reach + 1) if offset]
-        return torch.cat([*parts, weight * self.matching_pitch[indices]], dim=-1)
+        """Exact fp32 keys of the matching frames at `indices` (any shape) → `(*indices.shape, key width)`, built from
+        the stored content and pitch without keeping every key."""
+        return torch.cat([self.with_context(self.matching_content, indices), weight * self.matching_pitch[indices]], -1)
 
-    def matching_keys(self, use_pitch: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def matching_keys(self, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
         """All matching keys in bf16 (half the memory, and bf16 matmuls run ~1.8× faster on CPUs with native bf16)
         with their exact squared norms, for the shortlist; made once per setting and remade when the matching set
-        or the key settings change."""
-        weight = self.config.pitch_weight if use_pitch else 0.0
+        or the key settings change (`weight`: of the pitch columns)."""
         stored = (self.matching_content, self.matching_pitch)
         setting = (*((t.data_ptr(), t._version) for t in stored), self.config.context_frames, weight)
         cached = getattr(self, "_matching_keys", None)
@@ -145,8 +137,8 @@ class KnnVCModel(PreTrainedModel):
         source_statistics = log_f0_statistics(np.asarray(f0)) if f0 is not None else None
         content = self.with_context(self.content(log_mel))
         query = torch.cat([content, weight * self.pitch_keys(f0, frames, source_statistics)], dim=1)
-        use_pitch = weight > 0 and source_statistics is not None
-        keys, key_norms = self.matching_keys(use_pitch)
+        key_weight = weight if source_statistics is not None else 0.0  # no source pitch: match on content only
+        keys, key_norms = self.matching_keys(key_weight)
         k = min(self.config.k, keys.shape[0])
         shortlist_size = min(SHORTLIST_FACTOR * k, keys.shape[0])
         converted = torch.empty(frames, self.matching_mels.shape[1])
@@ -155,7 +147,7 @@ class KnnVCModel(PreTrainedModel):
             # −‖q − key‖² + ‖q‖²: the same order as the distance
             rough = (chunk.to(torch.bfloat16) @ keys.T).float().mul_(2).sub_(key_norms)
             shortlist = rough.topk(shortlist_size, dim=1).indices
-            candidates = self.keys_at(shortlist, weight if use_pitch else 0.0)
+            candidates = self.keys_at(shortlist, key_weight)
             exact = 2 * (candidates @ chunk[:, :, None]).squeeze(-1) - candidates.square().sum(dim=-1)
             nearest = shortlist.gather(1, exact.topk(k, dim=1).indices)
             converted[start : start + chunk.shape[0]] = self.matching_mels[nearest].mean(dim=1)

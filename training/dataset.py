@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,41 @@ class DataReport:
         }
 
 
+def _audible_files(
+    folder: str | Path,
+    report: DataReport,
+    description: str,
+    show_progress: bool,
+    skip_reason: Callable[[Path], str | None] = lambda path: None,
+) -> Iterator[tuple[Path, str, np.ndarray]]:
+    """
+    (path, name relative to `folder`, mono audio at the report's rate) for every audio file below `folder` that
+    `skip_reason` lets through (checked before decoding), can be read and is not silent; the others are named in
+    the report's `skipped`, and the clipped and total sample counts are added up. What both loaders share.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"Data folder {folder} does not exist or is not a folder.")
+    files = find_files([folder], AUDIO_EXTENSIONS)
+    for path in tqdm(files, desc=description, unit="file", disable=not show_progress):
+        name = str(path.relative_to(folder))
+        if (reason := skip_reason(path)) is not None:
+            report.skipped[name] = reason
+            continue
+        try:
+            audio, _ = load_audio(path, sampling_rate=report.sampling_rate)
+        except AudioError as error:
+            report.skipped[name] = f"unreadable: {str(error).removeprefix(str(path) + ': ')}"
+            continue
+        peak = float(np.max(np.abs(audio)))
+        if peak < SILENCE_PEAK:
+            report.skipped[name] = f"silent (peak {peak:.1e})"
+            continue
+        report.clipped_samples += int(np.count_nonzero(np.abs(audio) >= CLIPPED_LEVEL))
+        report.total_samples += audio.size
+        yield path, name, audio
+
+
 def load_folder(
     folder: str | Path,
     sampling_rate: int,
@@ -73,25 +109,9 @@ def load_folder(
     normalised. A file that is corrupt, silent, non-finite or shorter than `min_samples` after trimming is skipped
     and named in the report; it never stops the run.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"Data folder {folder} does not exist or is not a folder.")
     report = DataReport(folder=str(folder), sampling_rate=sampling_rate)
     clips: list[Clip] = []
-    files = find_files([folder], AUDIO_EXTENSIONS)
-    for path in tqdm(files, desc="checking data", unit="file", disable=not show_progress):
-        name = str(path.relative_to(folder))
-        try:
-            audio, _ = load_audio(path, sampling_rate=sampling_rate)
-        except AudioError as error:
-            report.skipped[name] = f"unreadable: {str(error).removeprefix(str(path) + ': ')}"
-            continue
-        peak = float(np.max(np.abs(audio)))
-        if peak < SILENCE_PEAK:
-            report.skipped[name] = f"silent (peak {peak:.1e})"
-            continue
-        report.clipped_samples += int(np.count_nonzero(np.abs(audio) >= CLIPPED_LEVEL))
-        report.total_samples += audio.size
+    for path, name, audio in _audible_files(folder, report, "checking data", show_progress):
         trimmed, _ = librosa.effects.trim(audio, top_db=trim_top_db)
         if trimmed.size < min_samples:
             report.skipped[name] = (
@@ -122,34 +142,23 @@ def load_labelled_folder(
     labels, unreadable or silent files and malformed label files are skipped and named in the report. Silence is not
     trimmed: the labels' times refer to the file as it is.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"Data folder {folder} does not exist or is not a folder.")
     report = DataReport(folder=str(folder), sampling_rate=sampling_rate)
     clips: list[LabelledClip] = []
-    for path in tqdm(
-        find_files([folder], AUDIO_EXTENSIONS), desc="labelled data", unit="file", disable=not show_progress
-    ):
-        name = str(path.relative_to(folder))
+
+    def has_labels(path: Path) -> str | None:
         labels = path.with_suffix(".phones.tsv")
-        if not labels.is_file():
-            report.skipped[name] = f"no phone labels ({labels.name})"
-            continue
+        return None if labels.is_file() else f"no phone labels ({labels.name})"
+
+    for path, name, audio in _audible_files(folder, report, "labelled data", show_progress, has_labels):
         try:
-            audio, _ = load_audio(path, sampling_rate=sampling_rate)
-            intervals = read_phone_intervals(labels)
-        except (AudioError, ValueError) as error:
-            report.skipped[name] = f"unreadable: {str(error).removeprefix(str(path) + ': ')}"
+            intervals = read_phone_intervals(path.with_suffix(".phones.tsv"))
+        except ValueError as error:
+            report.skipped[name] = f"unreadable: {error}"
             continue
-        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-        if peak < SILENCE_PEAK:
-            report.skipped[name] = f"silent (peak {peak:.1e})"
-            continue
+        peak = float(np.max(np.abs(audio)))
         clips.append(LabelledClip(path, (TARGET_PEAK / peak * audio).astype(np.float32), intervals))
         report.used.append(name)
         report.total_seconds += audio.size / sampling_rate
-        report.total_samples += audio.size
-        report.clipped_samples += int(np.count_nonzero(np.abs(audio) >= CLIPPED_LEVEL))
     if not clips:
         raise ValueError(f"No labelled audio in {folder}.\n{report.summary()}")
     return clips, report

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training
 from melgan_hf import MelGANFeatureExtractor
 from melgan_hf.configuration_phone_encoder import PhoneEncoderConfig
 from melgan_hf.modeling_phone_encoder import PhoneEncoderModel
-from melgan_hf.phones import PHONE_INDEX, SILENCE, labels_at
+from melgan_hf.phones import PHONE_INDEX, SILENCE, frame_labels, labels_at
+from melgan_hf.pipelines import load_model
 from training.augment import add_noise, reverberate, warp_vocal_tract
 from training.common import (
     TrainState,
@@ -174,7 +175,7 @@ def validation_sets(
             rng = np.random.default_rng([seed, number])
             noisy = add_noise(reverberate(audio, rng, rate, (0.4, 0.4), 1.0), rng, (15.0, 15.0), 1.0)
             clean_mel, noisy_mel = features.mel_spectrogram(audio), features.mel_spectrogram(noisy)
-            labels = labels_at(clip.intervals, (np.arange(clean_mel.shape[1]) + 0.5) * hop / rate)
+            labels = frame_labels(clip.intervals, clean_mel.shape[1], hop, rate)
             items.append((clean_mel, noisy_mel, torch.from_numpy(labels)))
         sets[name] = items
     return sets
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     show = accelerator.is_main_process and not args.no_progress
 
     if args.init_from:
-        model = PhoneEncoderModel.from_pretrained(args.init_from, use_safetensors=True, dtype=torch.float32)
+        model = load_model(PhoneEncoderModel, args.init_from).train()
     else:
         model_fields = dict(sections.get("model") or {})
         preset = model_fields.pop("preset", args.preset)
@@ -300,7 +301,6 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
         state.cpu_seconds += time.process_time() - cpu_started
-        cpu_started = time.process_time()
         progress.update(1)
         if not math.isfinite(loss.item()):
             raise SystemExit(f"The loss became non-finite at step {state.step}; resume from a checkpoint.")
