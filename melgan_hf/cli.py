@@ -183,6 +183,16 @@ def read_recordings(
     return recordings
 
 
+def read_transcripts(paths: list[str]) -> dict[str, str]:
+    """`path → known words` for the recordings with a transcript beside them (`clip.txt` next to `clip.wav`)."""
+    texts = {}
+    for path in paths:
+        text_file = Path(path).with_suffix(".txt")
+        if text_file.is_file():
+            texts[path] = text_file.read_text(encoding="utf-8", errors="replace").strip()
+    return texts
+
+
 def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
     """Copy-synthesis scores of the model (and the Griffin-Lim baseline) on a folder of recordings."""
     from .evaluation import evaluate_copy_synthesis
@@ -225,7 +235,8 @@ def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_convert(args: argparse.Namespace) -> int:
     """Speaker similarity, WER change, DNSMOS and F0 correlation of a converter on a folder of source recordings."""
-    from .evaluation import evaluate_conversion
+    from .augment import OFFICE_RT60, OFFICE_SNR_DB
+    from .evaluation import CEILING, NOISY_INPUT, evaluate_conversion
 
     sources = read_recordings(args.source, args.max_files, args.max_duration)
     references = read_recordings(args.target_reference, args.max_files, args.max_duration)
@@ -240,18 +251,38 @@ def cmd_evaluate_convert(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             print(f"error: cannot load model {model!r}: {error}", file=sys.stderr)
             return 2
+    ceiling = None if args.no_ceiling else getattr(systems[args.model], "vocoder", None)
     if not args.no_baseline:
         systems["source (not converted)"] = lambda audio, rate: (audio, rate)
+    transcripts = read_transcripts([*sources, *references])
     table = evaluate_conversion(
         systems,
         sources,
-        list(references.values()),
+        references,
         progress=lambda items, **kw: tqdm(items, disable=args.quiet, **kw),
+        transcripts=transcripts,
+        ceiling=ceiling,
+        noisy=not args.clean_only,
     )
+    known = sum(name in transcripts for name in sources)
     description = (
         f"Conversion of {len(sources)} held-out source file(s) ({', '.join(args.source)}); the target voice is the"
         f" mean of {len(references)} reference recording(s) ({', '.join(args.target_reference)}). Similarity"
-        " (resemblyzer cosine), DNSMOS and F0 correlation: higher is better; WER change: lower is better."
+        " (resemblyzer cosine), DNSMOS and F0 correlation: higher is better; the WERs (pocketsphinx en-us): lower is"
+        f" better. `wer` and `wer_change` (converted minus source) are against the known words of the {known}"
+        " source(s) with a transcript beside them; `wer_vs_source` is against the source's own transcript."
+        + (
+            f' Rows ending "{NOISY_INPUT}" convert the sources after a room (RT60 {OFFICE_RT60} s) and noise at'
+            f" {OFFICE_SNR_DB:.0f} dB SNR, scored against the clean source."
+            if not args.clean_only
+            else ""
+        )
+        + (
+            f' "{CEILING}": each held-out reference copy-synthesised by {args.model}\'s vocoder, compared with the'
+            " other references: the best this vocoder allows."
+            if CEILING in table.rows
+            else ""
+        )
     )
     return _report(table, args, "Objective evaluation: conversion", description)
 
@@ -466,9 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
         "convert",
         help="how well a style-transfer model converts: speaker similarity, WER change, DNSMOS, F0 correlation",
         description="Converts every --source file and scores it: speaker similarity (resemblyzer cosine) to the"
-        " target (mean of the --target-reference recordings) and to its source; the WER of its pocketsphinx"
-        " transcript against the source's (same recogniser); DNSMOS OVRL/SIG/BAK; F0 correlation with the source."
-        " The unconverted sources are scored alongside as the baseline. Needs the [eval] extra.",
+        " target (mean of the --target-reference recordings, which must be held out of the converter's training and"
+        " matching set) and to its source; pocketsphinx WER against the known words where a transcript sits beside"
+        " the audio (clip.txt next to clip.wav), and its change from the source's own WER; DNSMOS OVRL/SIG/BAK; F0"
+        " correlation with the source. Rows: each model, the unconverted sources (baseline), each of them again on"
+        " noisy microphone-like input, and a ceiling (the references through the model's vocoder). Needs the [eval]"
+        " extra.",
     )
     evaluate_convert.add_argument("--source", nargs="+", required=True, help="recordings to convert (files/folders)")
     evaluate_convert.add_argument(
@@ -493,6 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare", nargs="+", default=[], metavar="MODEL", help="more converters scored in the same run, as rows"
     )
     evaluate_convert.add_argument("--no-baseline", action="store_true", help="skip the unconverted-source row")
+    evaluate_convert.add_argument(
+        "--no-ceiling", action="store_true", help="skip the ceiling row (references through the vocoder)"
+    )
+    evaluate_convert.add_argument("--clean-only", action="store_true", help="skip the noisy-input rows (half the time)")
     evaluate_convert.add_argument(
         "--max-files", type=int, default=None, help="use only the first N files of each entry"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -259,6 +260,29 @@ def decode_utterance(decoder: Any, pcm: bytes) -> None:
     decoder.end_utt()
 
 
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()
+_ONES += ["seventeen", "eighteen", "nineteen"]
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(number: int) -> str:
+    """0-999 as spoken English words (the prompts' "press 1", "10 seconds"); larger numbers digit by digit."""
+    if number < 20:
+        return _ONES[number]
+    if number < 100:
+        return _TENS[number // 10] + ("" if number % 10 == 0 else " " + _ONES[number % 10])
+    if number < 1000:
+        rest = number % 100
+        return f"{_ONES[number // 100]} hundred" + ("" if rest == 0 else " " + number_words(rest))
+    return " ".join(_ONES[int(digit)] for digit in str(number))
+
+
+def words_of(transcript: str) -> list[str]:
+    """A transcript as the recogniser's dictionary spells words: numbers spelt out, lower case, letters, apostrophes."""
+    spelt = re.sub(r"\d+", lambda match: f" {number_words(int(match.group()))} ", transcript.lower())
+    return re.findall(r"[a-z']+", spelt.replace("-", " "))
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """WER of `hypothesis` against `reference` (jiwer); 0 when both are empty, 1 when only the reference is."""
     jiwer = _require("jiwer")
@@ -270,50 +294,105 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 CONVERSION_MEASURES = (
     "similarity_to_target",
     "similarity_to_source",
+    "wer",
     "wer_change",
+    "wer_vs_source",
     "dnsmos_ovrl",
     "dnsmos_sig",
     "dnsmos_bak",
     "f0_correlation",
 )
+CEILING = "ceiling: target references through the vocoder"
+NOISY_INPUT = "noisy input"  # suffix of the rows whose sources went through `office_microphone` first
+
+
+@dataclass
+class HeardSource:
+    """What the judges heard in one original recording, judged once however many systems convert it."""
+
+    audio: np.ndarray
+    rate: int
+    embedding: np.ndarray
+    transcript: str
+    text: str | None  # the known words (`clip.txt`), if any
+    wer: float  # of `transcript` against `text`; NaN without one
+
+
+def hear(judges: SpeechJudges, audio: np.ndarray, rate: int, text: str | None = None) -> HeardSource:
+    transcript = judges.transcribe(audio, rate)
+    wer = word_error_rate(" ".join(words_of(text)), transcript) if text is not None else math.nan
+    return HeardSource(audio, rate, judges.speaker_embedding(audio, rate), transcript, text, wer)
 
 
 def conversion_scores(
-    judges: SpeechJudges, source: np.ndarray, converted: np.ndarray, rate: int, target_embedding: np.ndarray
+    judges: SpeechJudges, source: HeardSource, converted: np.ndarray, rate: int, target_embedding: np.ndarray
 ) -> dict[str, float]:
     """
-    Speaker similarity of the converted audio to the target (mean reference embedding) and to its own source; the
-    WER of its transcript against the source's transcript (same recogniser, so recogniser errors cancel); DNSMOS of
-    the converted audio; F0 correlation with the source.
+    Speaker similarity of the converted audio to the target (a mean reference embedding) and to its own source.
+    With the known words: the converted audio's WER against them and its change from the source's own WER (so the
+    recogniser's errors on the source cancel); `wer_vs_source` needs no text: the WER of the converted transcript
+    against the source's. DNSMOS of the converted audio; F0 correlation with the source.
     """
     embedding = judges.speaker_embedding(converted, rate)
+    transcript = judges.transcribe(converted, rate)
+    wer = word_error_rate(" ".join(words_of(source.text)), transcript) if source.text is not None else math.nan
     quality = dnsmos(converted, rate)
+    original = resample(source.audio, source.rate, rate)
     return {
         "similarity_to_target": float(embedding @ target_embedding),
-        "similarity_to_source": float(embedding @ judges.speaker_embedding(source, rate)),
-        "wer_change": word_error_rate(judges.transcribe(source, rate), judges.transcribe(converted, rate)),
+        "similarity_to_source": float(embedding @ source.embedding),
+        "wer": wer,
+        "wer_change": wer - source.wer,
+        "wer_vs_source": word_error_rate(source.transcript, transcript),
         **{f"dnsmos_{name}": value for name, value in quality.items()},
-        "f0_correlation": f0_correlation(source, converted, rate),
+        "f0_correlation": f0_correlation(original, converted, rate),
     }
+
+
+def _unit(vectors: list[np.ndarray]) -> np.ndarray:
+    mean = np.mean(vectors, axis=0)
+    return mean / np.linalg.norm(mean)
 
 
 def evaluate_conversion(
     systems: dict[str, Callable[[np.ndarray, int], tuple[np.ndarray, int]]],
     sources: dict[str, tuple[np.ndarray, int]],
-    target_references: list[tuple[np.ndarray, int]],
+    target_references: dict[str, tuple[np.ndarray, int]],
     judges: SpeechJudges | None = None,
     progress: Callable = lambda items, **_: items,
+    transcripts: dict[str, str] | None = None,
+    ceiling: Callable[[np.ndarray, int], tuple[np.ndarray, int]] | None = None,
+    noisy: bool = False,
 ) -> EvaluationTable:
-    """Every source (`name → (audio, rate)`) through every converter, judged against the target's references."""
+    """
+    Every source (`name → (audio, rate)`) through every converter, judged against the target's references
+    (`name → (audio, rate)`; held out of any training or matching set). `transcripts` (`name → known words`) gives
+    the WER columns their reference. With `ceiling` (a vocoder), the references themselves are copy-synthesised
+    through it and judged the same way, each against the other references (leave-one-out): what the vocoder allows a
+    converter at best. With `noisy`, every source is also converted from `office_microphone`'s copy (a room and
+    noise), scored against the clean source: rows "<system>, noisy input".
+    """
+    from .augment import office_microphone
+
     judges = judges or SpeechJudges()
-    target = np.mean([judges.speaker_embedding(audio, rate) for audio, rate in target_references], axis=0)
-    target /= np.linalg.norm(target)
+    transcripts = transcripts or {}
+    reference_embeddings = {name: judges.speaker_embedding(*recording) for name, recording in target_references.items()}
+    target = _unit(list(reference_embeddings.values()))
     table = EvaluationTable(CONVERSION_MEASURES)
-    for name, (audio, rate) in progress(list(sources.items()), desc="evaluate", unit="file"):
-        for system, convert in systems.items():
-            converted, converted_rate = convert(audio, rate)
-            reference = resample(audio, rate, converted_rate)
-            table.add(system, name, conversion_scores(judges, reference, converted, converted_rate, target))
+    conditions = [("", None)] + ([(f", {NOISY_INPUT}", office_microphone)] if noisy else [])
+    for number, (name, (audio, rate)) in enumerate(progress(list(sources.items()), desc="evaluate", unit="file")):
+        source = hear(judges, audio, rate, transcripts.get(name))
+        for suffix, degrade in conditions:
+            heard = audio if degrade is None else degrade(audio, rate, [number, len(audio)])
+            for system, convert in systems.items():
+                converted, converted_rate = convert(heard, rate)
+                table.add(system + suffix, name, conversion_scores(judges, source, converted, converted_rate, target))
+    if ceiling is not None and len(target_references) > 1:
+        for name, (audio, rate) in progress(list(target_references.items()), desc="ceiling", unit="file"):
+            others = _unit([embedding for other, embedding in reference_embeddings.items() if other != name])
+            vocoded, vocoded_rate = ceiling(audio, rate)
+            source = hear(judges, audio, rate, transcripts.get(name))
+            table.add(CEILING, name, conversion_scores(judges, source, vocoded, vocoded_rate, others))
     return table
 
 

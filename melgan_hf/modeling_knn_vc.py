@@ -125,12 +125,16 @@ class KnnVCModel(PreTrainedModel):
         return self._matching_keys[1], self._matching_keys[2]
 
     @torch.no_grad()
-    def convert(self, log_mel: torch.Tensor, f0: np.ndarray | None = None) -> torch.Tensor:
+    def convert(
+        self, log_mel: torch.Tensor, f0: np.ndarray | None = None, exclude: tuple[int, int] | None = None
+    ) -> torch.Tensor:
         """
         One utterance `(frames, mels)` → its `(frames, mels)` log-mel in the target voice. With the source's F0 per
         frame, neighbours share its place in the speaker's range, so the intonation carries over (moved into the
         target's register, as the target's own frames are that register). A bf16 search shortlists
-        `SHORTLIST_FACTOR × k` candidates per frame; exact fp32 distances pick the `k` among them.
+        `SHORTLIST_FACTOR × k` candidates per frame; exact fp32 distances pick the `k` among them. `exclude`: a range
+        of matching frames never picked, e.g. the utterance's own when the matching set holds it (a vocoder's
+        "prematched" training input: the target's speech as conversion rebuilds it from its other utterances).
         """
         frames = log_mel.shape[0]
         weight = self.config.pitch_weight
@@ -146,6 +150,8 @@ class KnnVCModel(PreTrainedModel):
             chunk = query[start : start + QUERY_CHUNK_FRAMES]
             # −‖q − key‖² + ‖q‖²: the same order as the distance
             rough = (chunk.to(torch.bfloat16) @ keys.T).float().mul_(2).sub_(key_norms)
+            if exclude is not None:
+                rough[:, exclude[0] : exclude[1]] = -torch.inf
             shortlist = rough.topk(shortlist_size, dim=1).indices
             candidates = self.keys_at(shortlist, key_weight)
             exact = 2 * (candidates @ chunk[:, :, None]).squeeze(-1) - candidates.square().sum(dim=-1)

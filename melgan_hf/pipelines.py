@@ -91,6 +91,16 @@ def audio_to_mel(
     return mel[0], audio.size
 
 
+def speech_features(
+    audio: np.ndarray, sampling_rate: int, feature_extractor: MelGANFeatureExtractor
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Audio at `sampling_rate` → its `(frames, mels)` log-mel and F0 per frame (Hz, 0 unvoiced): what a kNN
+    converter matches on, for sources and target references alike."""
+    mel, _ = audio_to_mel(audio, sampling_rate, feature_extractor)
+    audio = audio_at_rate(audio, sampling_rate, feature_extractor.sampling_rate)
+    return mel, track_pitch(audio, feature_extractor.sampling_rate, feature_extractor.hop_length, mel.shape[0])
+
+
 class _Vocoder:
     """Copy-synthesis shared by every vocoder: audio → this vocoder's mel → `decode`."""
 
@@ -503,9 +513,9 @@ class StyleTransferPipeline:
             trimmed, _ = librosa.effects.trim(audio, top_db=40)
             if trimmed.size < self.feature_extractor.n_fft:
                 continue
-            mel, _ = audio_to_mel(trimmed, rate, self.feature_extractor)
+            mel, f0 = speech_features(trimmed, rate, self.feature_extractor)
             mels.append(mel)
-            pitches.append(track_pitch(trimmed, rate, self.feature_extractor.hop_length, mel.shape[0]))
+            pitches.append(f0)
             seconds += trimmed.size / rate
         if seconds < MIN_REFERENCE_SECONDS:
             raise ValueError(

@@ -12,6 +12,7 @@ from melgan_hf import GriffinLimVocoder, MelGANFeatureExtractor, load_audio
 from melgan_hf.audio import synthetic_melody
 from melgan_hf.cli import main
 from melgan_hf.evaluation import (
+    CEILING,
     VOCODER_MEASURES,
     EvaluationTable,
     SpeechJudges,
@@ -156,18 +157,50 @@ def judges() -> SpeechJudges:
 @needs_flite
 def test_conversion_scores_know_speakers_words_and_noise(voices, judges) -> None:
     identity = {"identity": lambda audio, rate: (audio, rate)}
-    same = evaluate_conversion(identity, voices["slt"], list(voices["slt"].values()), judges).means()["identity"]
-    other = evaluate_conversion(identity, voices["slt"], list(voices["rms"].values()), judges).means()["identity"]
-    assert same["similarity_to_source"] == pytest.approx(1.0, abs=1e-5) and same["wer_change"] == 0.0
+    same = evaluate_conversion(identity, voices["slt"], voices["slt"], judges).means()["identity"]
+    other = evaluate_conversion(identity, voices["slt"], voices["rms"], judges).means()["identity"]
+    assert same["similarity_to_source"] == pytest.approx(1.0, abs=1e-5) and same["wer_vs_source"] == 0.0
     assert same["f0_correlation"] == pytest.approx(1.0, abs=1e-6)
     # Same speaker ≈ 0.96, another speaker well below.
     assert same["similarity_to_target"] > 0.85 > other["similarity_to_target"] + 0.15
+    assert np.isnan(same["wer"]) and np.isnan(same["wer_change"])  # no known words: nothing to score against
 
     rng = np.random.default_rng(0)
     noisy = {"noisy": lambda audio, rate: (audio + rng.normal(0, 0.1, audio.size).astype(np.float32), rate)}
-    degraded = evaluate_conversion(noisy, voices["slt"], list(voices["slt"].values()), judges).means()["noisy"]
+    degraded = evaluate_conversion(noisy, voices["slt"], voices["slt"], judges).means()["noisy"]
     assert degraded["dnsmos_bak"] < same["dnsmos_bak"] and degraded["dnsmos_ovrl"] < same["dnsmos_ovrl"]
-    assert degraded["wer_change"] > 0.0
+    assert degraded["wer_vs_source"] > 0.0
+
+
+@needs_flite
+def test_known_words_ceiling_and_noisy_rows(voices, judges) -> None:
+    """WER against the known words (the change cancels the recogniser's own errors on the source), a ceiling row
+    judged leave-one-out, and every system again on microphone-like input."""
+    sources = voices["slt"]
+    texts = {name: text for name, text in zip(sources, SENTENCES, strict=True)}
+    silence = {"mute": lambda audio, rate: (np.zeros_like(audio), rate)}  # no words left at all
+    identity = {"identity": lambda audio, rate: (audio, rate)}
+    table = evaluate_conversion(
+        {**identity, **silence},
+        sources,
+        voices["rms"],
+        judges,
+        transcripts=texts,
+        ceiling=identity["identity"],
+        noisy=True,
+    )
+    means = table.means()
+    assert list(means) == ["identity", "mute", "identity, noisy input", "mute, noisy input", CEILING]
+    assert means["identity"]["wer_change"] == 0.0 and 0.0 <= means["identity"]["wer"] < 0.5
+    assert means["mute"]["wer"] == 1.0 and means["mute"]["wer_change"] == pytest.approx(1.0 - means["identity"]["wer"])
+    # The noisy copy is another recording of the same words and speaker, scored against the clean source.
+    noisy = means["identity, noisy input"]
+    assert noisy["similarity_to_source"] < 0.999 and noisy["dnsmos_bak"] < means["identity"]["dnsmos_bak"]
+    # The ceiling covers the references (rms): compared with the other rms references, not with slt.
+    assert set(table.rows[CEILING]) == set(voices["rms"])
+    ceiling = means[CEILING]
+    assert ceiling["similarity_to_source"] == pytest.approx(1.0, abs=1e-5) and ceiling["similarity_to_target"] > 0.8
+    assert np.isnan(ceiling["wer"])  # rms's clips have no transcripts here
 
 
 def test_word_error_rate_edge_cases() -> None:
@@ -186,8 +219,9 @@ def test_evaluate_convert_command(tmp_path, tiny_vocoder, voices, capsys) -> Non
     make_style_pipeline(tiny_vocoder, seed=1).save_pretrained(other)
     for voice, folder in (("slt", "source"), ("rms", "target")):
         (tmp_path / folder).mkdir()
-        for name, (audio, rate) in voices[voice].items():
+        for (name, (audio, rate)), text in zip(voices[voice].items(), SENTENCES, strict=True):
             sf.write(tmp_path / folder / name, audio, rate)
+            (tmp_path / folder / name).with_suffix(".txt").write_text(text)  # the known words, beside the clip
     report = tmp_path / "scores.json"
     status = main(
         [
@@ -208,10 +242,11 @@ def test_evaluate_convert_command(tmp_path, tiny_vocoder, voices, capsys) -> Non
     )
     assert status == 0 and "similarity_to_target" in capsys.readouterr().out
     means = json.loads(report.read_text())["mean"]
-    assert list(means) == [str(converter), str(other), "source (not converted)"]
-    assert means["source (not converted)"]["wer_change"] == 0.0
+    systems = [str(converter), str(other), "source (not converted)"]
+    assert list(means) == [*systems, *(f"{system}, noisy input" for system in systems), CEILING]
+    assert means["source (not converted)"]["wer_change"] == 0.0 and means["source (not converted)"]["wer"] < 0.5
     # An untrained converter garbles the words; the table must show it.
-    assert means[str(converter)]["wer_change"] > 0.5
+    assert means[str(converter)]["wer_change"] > 0.5 and means[str(converter)]["wer_vs_source"] > 0.5
 
 
 def test_evaluate_card_can_name_another_card(tmp_path, saved_vocoder) -> None:

@@ -104,6 +104,19 @@ def test_every_output_frame_is_made_of_target_frames_and_the_target_maps_to_itse
     assert averaged.shape == (50, 80) and not torch.allclose(averaged, output)
 
 
+def test_excluded_matching_frames_are_never_picked() -> None:
+    """Prematched vocoder input: an utterance rebuilt from the others, never from its own frames."""
+    model = tiny_converter(k=1)
+    mels, pitches = target_set(model)
+    start, end = mels[0].shape[0], mels[0].shape[0] + mels[1].shape[0]
+    rebuilt = model.convert(mels[1], pitches[1], exclude=(start, end))
+    own = model.matching_mels[start:end]
+    assert rebuilt.shape == mels[1].shape
+    assert not any(bool((own == row).all(dim=1).any()) for row in rebuilt)  # without exclude it is mels[1] itself
+    others = torch.cat([model.matching_mels[:start], model.matching_mels[end:]])
+    assert all(bool((others == row).all(dim=1).any()) for row in rebuilt)
+
+
 def test_pitch_in_the_key_picks_target_frames_at_the_same_place_in_the_range() -> None:
     model = tiny_converter(k=1, pitch_weight=3.0)
     target_set(model)

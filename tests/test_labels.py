@@ -130,7 +130,7 @@ def test_pocketsphinx_aligns_speech_where_flite_says_its_phones_are() -> None:
 
 @needs_flite
 def test_numbers_are_spelt_out_for_the_dictionary() -> None:
-    from training.data.align_speech import words_of
+    from melgan_hf.evaluation import words_of
 
     assert words_of("Press 1, then 42 or 105 - 3D!") == "press one then forty two or one hundred five three d".split()
     assert words_of("call 1800") == ["call", "one", "eight", "zero", "zero"]

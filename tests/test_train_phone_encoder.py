@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from melgan_hf import PhoneEncoderModel, save_audio
+from melgan_hf.augment import add_noise, reverberate, warp_vocal_tract
 from melgan_hf.phones import PHONE_INDEX, write_phone_intervals
 from training import train_phone_encoder
-from training.augment import add_noise, reverberate, warp_vocal_tract
 from training.dataset import LabelledClip, SegmentSampler, load_labelled_folder
 
 RATE = 16_000

@@ -19,6 +19,7 @@ from melgan_hf import (
     MelGANFeatureExtractor,
     MelGANGenerator,
     MelGANVocoder,
+    StyleTransferPipeline,
 )
 from tests.conftest import assert_same_weights, kill_after_first_checkpoint, sine, steps_after_resume
 from training.make_synthetic_corpus import write_corpus
@@ -390,3 +391,39 @@ def test_amplitude_branch_starts_from_a_refiner_and_a_cpu_budget_stops_with_snap
         with pytest.raises(SystemExit, match=message):
             refused = ["--output_dir", str(tmp_path / "refused")]
             train(["--config", str(make_config(tmp_path, model=model)), *arguments, *refused, *source])
+
+
+def test_audio_with_mel_crops_audio_and_mel_together() -> None:
+    from training.dataset import SegmentSampler
+    from training.train_vocoder import audio_with_mel
+
+    hop, frames = 4, 30
+    audio = np.repeat(np.arange(frames, dtype=np.float32), hop)[:-2]  # each sample holds its frame's number
+    mel = torch.arange(frames, dtype=torch.float32)[:, None].repeat(1, 3) + 0.5
+    joined = audio_with_mel(audio, mel, hop)
+    assert joined.shape == (frames - 1, hop + 3)  # the last, incomplete frame of audio is dropped
+    segments = SegmentSampler([joined], 8, seed=0).batch(step=0, batch_size=5)
+    samples, mels = segments[..., :hop].flatten(1), segments[..., hop:]
+    assert torch.equal(samples.reshape(5, 8, hop)[..., 0] + 0.5, mels[..., 0])  # the same frames in every row
+
+
+def test_prematched_training_feeds_the_converters_rebuilt_mels(tmp_path) -> None:
+    from tests.test_knn_vc import tiny_16k_vocoder, tiny_converter
+
+    corpus = tmp_path / "target"
+    write_corpus(corpus, files=5, seconds=2.0, sampling_rate=16000)
+    converter = tmp_path / "converter"
+    StyleTransferPipeline(tiny_converter(k=2), tiny_16k_vocoder()).save_pretrained(converter)
+    config = make_config(tmp_path, model={**ISTFT_MODEL, "preset": "speech16k"}, phase_iterations=1, log_every=1)
+    plain, prematched = tmp_path / "plain", tmp_path / "prematched"
+    train(trainer_args(config, corpus, plain, "--max_steps", "2", "--no_progress"))
+    train(trainer_args(config, corpus, prematched, "--max_steps", "2", "--no_progress", "--prematched", str(converter)))
+    before, after = (json.loads((out / "trainer_state.json").read_text()) for out in (plain, prematched))
+    assert after["prematched"] == str(converter) and before["prematched"] is None
+    # Same generator and clips; the validation input is now the kNN-rebuilt mel, which copy-synthesis never sees.
+    assert after["validation_mel_l1_initial"] != pytest.approx(before["validation_mel_l1_initial"], rel=1e-3)
+    assert np.isfinite(after["validation_mel_l1_final"])
+
+    melgan_22k = make_config(tmp_path)  # the tiny 22 kHz vocoder cannot learn from a 16 kHz converter's mels
+    with pytest.raises(ValueError, match="mel front end"):
+        train(trainer_args(melgan_22k, corpus, tmp_path / "o", "--max_steps", "1", "--prematched", str(converter)))

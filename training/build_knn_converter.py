@@ -21,8 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from melgan_hf import KnnVCConfig, KnnVCModel, MelGANVocoder, PhoneEncoderModel, StyleTransferPipeline
 from melgan_hf.audio import AUDIO_EXTENSIONS, find_files
-from melgan_hf.pipelines import audio_to_mel, load_model, require_same_front_end
-from melgan_hf.pitch import track_pitch
+from melgan_hf.pipelines import load_model, require_same_front_end, speech_features
 from training.common import render_model_card
 from training.dataset import load_folder
 
@@ -58,8 +57,7 @@ def main(argv: list[str] | None = None) -> None:
 
     mels, pitches = [], []
     for clip in matching:
-        mel, _ = audio_to_mel(clip.audio, features.sampling_rate, features)
-        f0 = track_pitch(clip.audio, features.sampling_rate, features.hop_length, mel.shape[0])
+        mel, f0 = speech_features(clip.audio, features.sampling_rate, features)
         mels.append(mel[:: args.frame_stride])
         pitches.append(f0[:: args.frame_stride])
     name = args.target_name or args.target.name

@@ -34,11 +34,11 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train_phone_encoder.py` anywhere
 
 from melgan_hf import MelGANFeatureExtractor
+from melgan_hf.augment import add_noise, office_microphone, reverberate, warp_vocal_tract
 from melgan_hf.configuration_phone_encoder import PhoneEncoderConfig
 from melgan_hf.modeling_phone_encoder import PhoneEncoderModel
 from melgan_hf.phones import PHONE_INDEX, SILENCE, frame_labels, labels_at
 from melgan_hf.pipelines import load_model
-from training.augment import add_noise, reverberate, warp_vocal_tract
 from training.common import (
     TrainState,
     append_log,
@@ -163,8 +163,8 @@ class Augmenter:
 def validation_sets(
     folders: dict[str, Path], features: MelGANFeatureExtractor, limit: int, seed: int, show: bool
 ) -> dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
-    """Per folder, up to `limit` clips as (clean log-mel, noisy log-mel, frame labels); the noisy copy has a fixed
-    room (RT60 0.4 s) and noise at 15 dB SNR: a laptop microphone in an office."""
+    """Per folder, up to `limit` clips as (clean log-mel, noisy log-mel, frame labels); the noisy copy is
+    `office_microphone`'s (a fixed room and noise level)."""
     sets = {}
     hop, rate = features.hop_length, features.sampling_rate
     for name, folder in folders.items():
@@ -172,8 +172,7 @@ def validation_sets(
         items = []
         for number, clip in enumerate(clips[:limit]):
             audio = torch.from_numpy(clip.audio)[None]
-            rng = np.random.default_rng([seed, number])
-            noisy = add_noise(reverberate(audio, rng, rate, (0.4, 0.4), 1.0), rng, (15.0, 15.0), 1.0)
+            noisy = torch.from_numpy(office_microphone(clip.audio, rate, [seed, number]))[None]
             clean_mel, noisy_mel = features.mel_spectrogram(audio), features.mel_spectrogram(noisy)
             labels = frame_labels(clip.intervals, clean_mel.shape[1], hop, rate)
             items.append((clean_mel, noisy_mel, torch.from_numpy(labels)))

@@ -112,6 +112,9 @@ class VocoderTrainingConfig:
     # Each segment played at a random speed in [1 - p, 1 + p] (pitch and tempo together): more voices for unseen
     # speakers; ±0.15 lifted the amplitude refiner's held-out PESQ-wb 3.31 → 3.38 at equal CPU time. 0 = off.
     speed_perturbation: float = 0.0
+    # With --prematched: the share of segments whose generator input is the kNN-rebuilt mel (the rest keep the
+    # recording's own mel, so copy-synthesis stays good).
+    prematched_share: float = 0.8
     seed: int = 1234
 
     def __post_init__(self) -> None:
@@ -135,6 +138,8 @@ class VocoderTrainingConfig:
             raise ValueError(f"training.phase_iterations must be an int >= 0 or null, got {self.phase_iterations!r}")
         if not 0 <= self.speed_perturbation < 1:
             raise ValueError(f"training.speed_perturbation must be in [0, 1), got {self.speed_perturbation!r}")
+        if not 0 <= self.prematched_share <= 1:
+            raise ValueError(f"training.prematched_share must be in [0, 1], got {self.prematched_share!r}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -167,6 +172,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help="save the generator every this many CPU minutes to OUT/snapshots/cpu_minutes_N (learning curves)",
+    )
+    parser.add_argument(
+        "--prematched",
+        default=None,
+        metavar="KNN_CONVERTER",
+        help="kNN-VC 'prematching' (Baas et al. 2023): the generator also learns from each recording's mel as this"
+        " kNN converter rebuilds it from the other recordings in --data (one speaker: the converter's target), so"
+        " it renders the averaged frames that conversion makes as crisp speech",
     )
     parser.add_argument(
         "--push_to_hub", default=None, metavar="REPO_ID", help="upload the final model to this Hub repo"
@@ -280,8 +293,16 @@ class GANStep:
         finally:
             config.phase_iterations = inference
 
-    def __call__(self, real: torch.Tensor, adversarial: bool = True) -> dict[str, float]:
-        """`real`: `(batch, samples)` audio on the accelerator's device. Returns the losses."""
+    def __call__(
+        self,
+        real: torch.Tensor,
+        adversarial: bool = True,
+        input_mel: torch.Tensor | None = None,
+        input_rows: torch.Tensor | None = None,
+    ) -> dict[str, float]:
+        """`real`: `(batch, samples)` audio on the accelerator's device. `input_mel` `(batch, frames, mels)`: the
+        generator's input instead of the recording's own mel in the rows where `input_rows` `(batch,)` is true
+        (prematched training); the losses still compare with the recording. Returns the losses."""
         accelerator, config = self.accelerator, self.config
         losses: dict[str, torch.Tensor] = {}
         with accelerator.accumulate(self.generator, self.discriminator):
@@ -291,7 +312,8 @@ class GANStep:
                 target_magnitude = target.abs()
                 mel = self.features.log_mel_from_magnitude(target_magnitude)
             with accelerator.autocast(), self.training_projections():
-                output = self.generator(mel)
+                given = mel if input_mel is None else torch.where(input_rows[:, None, None], input_mel, mel)
+                output = self.generator(given)
             fake, predicted = output.waveforms.unsqueeze(1), output.spectrum
             if adversarial:
                 with accelerator.autocast():
@@ -347,21 +369,65 @@ class GANStep:
 
 
 @torch.no_grad()
+def prematched_mels(
+    converter: str,
+    train_clips: list[Clip],
+    validation_clips: list[Clip],
+    features: MelGANFeatureExtractor,
+    progress: bool = True,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """
+    Every clip's mel as the kNN `converter` (its encoder and settings) rebuilds it from the training clips, a clip's
+    own frames excluded: `(frames, mels)` per training clip, then per validation clip (never in the matching set).
+    The matching set is made from the training clips, so they should be one speaker, the converter's target.
+    """
+    from melgan_hf import KnnVCModel, StyleTransferPipeline
+    from melgan_hf.pipelines import speech_features
+
+    model = StyleTransferPipeline.from_pretrained(converter).model
+    if not isinstance(model, KnnVCModel):
+        raise SystemExit(f"--prematched needs a kNN converter; {converter!r} holds a {type(model).__name__}.")
+    require_same_front_end(("--prematched converter", model.config.audio_kwargs), ("vocoder", features.audio_fields))
+    rate = features.sampling_rate
+    train_features = [
+        speech_features(clip.audio, rate, features) for clip in tqdm(train_clips, "prematch keys", disable=not progress)
+    ]
+    model.set_target([mel for mel, _ in train_features], [f0 for _, f0 in train_features])
+    ends = np.cumsum([mel.shape[0] for mel, _ in train_features])
+    train_mels = [
+        model.convert(mel, f0, exclude=(int(end - mel.shape[0]), int(end)))
+        for (mel, f0), end in tqdm(list(zip(train_features, ends, strict=True)), "prematch", disable=not progress)
+    ]
+    validation_mels = [model.convert(*speech_features(clip.audio, rate, features)) for clip in validation_clips]
+    return train_mels, validation_mels
+
+
+def audio_with_mel(audio: np.ndarray, mel: torch.Tensor, hop_length: int) -> np.ndarray:
+    """A clip's samples cut into frames beside their mel, `(frames, hop + mels)`: one array that `SegmentSampler`
+    crops, so audio and mel segments stay aligned frame for frame (frame t ↔ samples t·hop … (t+1)·hop)."""
+    frames = min(mel.shape[0], audio.size // hop_length)
+    return np.concatenate([audio[: frames * hop_length].reshape(frames, hop_length), mel[:frames].numpy()], axis=1)
+
+
+@torch.no_grad()
 def validate(
     generator: MelGANGenerator,
     features: MelGANFeatureExtractor,
     clips: list[Clip],
     seconds: float,
     device: torch.device,
+    input_mels: list[torch.Tensor] | None = None,
 ) -> tuple[float, list[np.ndarray]]:
-    """Mean log-mel L1 of copy-synthesis on held-out clips, and the synthesised audio."""
+    """Mean log-mel L1 of copy-synthesis on held-out clips (from `input_mels`, `(frames, mels)` each, when given:
+    prematched), and the synthesised audio."""
     generator.eval()
     limit = int(seconds * features.sampling_rate) // features.hop_length * features.hop_length
     distances, outputs = [], []
-    for clip in clips:
+    for number, clip in enumerate(clips):
         audio = torch.from_numpy(clip.audio[:limit]).to(device)
         mel = features.mel_spectrogram(audio)
-        synthesised = generator(mel).waveforms
+        given = None if input_mels is None else input_mels[number][None, : mel.shape[1]].to(device)
+        synthesised = generator(mel if given is None else given).waveforms
         distances.append(mel_l1_loss(features.mel_spectrogram(synthesised), mel).item())
         outputs.append(synthesised[0].float().cpu().numpy())
     generator.train()
@@ -403,12 +469,27 @@ def main(argv: list[str] | None = None) -> None:
     accelerator.print(f"split: {len(train_clips)} file(s) for training, {len(validation_clips)} held out")
     if len(clips) < 2:
         accelerator.print("warning: one usable file only, so validation uses a training file")
-    sampler = SegmentSampler(
-        [clip.audio for clip in train_clips],
-        train_config.segment_length,
-        train_config.seed,
-        train_config.speed_perturbation,
-    )
+    hop = features.hop_length
+    validation_inputs = None
+    if args.prematched:
+        if train_config.speed_perturbation:
+            raise SystemExit("--prematched takes no training.speed_perturbation (the mels are made beforehand).")
+        train_inputs, validation_inputs = prematched_mels(
+            args.prematched,
+            train_clips,
+            validation_clips,
+            features,
+            accelerator.is_main_process and not args.no_progress,
+        )
+        sequences = [audio_with_mel(c.audio, mel, hop) for c, mel in zip(train_clips, train_inputs, strict=True)]
+        sampler = SegmentSampler(sequences, train_config.segment_length // hop, train_config.seed)
+    else:
+        sampler = SegmentSampler(
+            [clip.audio for clip in train_clips],
+            train_config.segment_length,
+            train_config.seed,
+            train_config.speed_perturbation,
+        )
 
     optimizer_g = make_adam(generator.parameters(), train_config.learning_rate, train_config.adam_betas)
     optimizer_d = make_adam(discriminator.parameters(), train_config.learning_rate, train_config.adam_betas)
@@ -430,6 +511,7 @@ def main(argv: list[str] | None = None) -> None:
             accelerator.print(f"resume: continuing from {checkpoint} (step {state.step})")
 
     hparams = {**dataclasses.asdict(train_config), "data": args.data, "init_from": args.init_from}
+    hparams["prematched"] = args.prematched
     accelerator.init_trackers("logs", config=scalar_hparams(hparams))
     plain_discriminator = accelerator.unwrap_model(discriminator)
     device = accelerator.device
@@ -438,7 +520,12 @@ def main(argv: list[str] | None = None) -> None:
 
     def evaluate(step: int) -> float:
         distance, outputs = validate(
-            accelerator.unwrap_model(generator), features, validation_clips, train_config.validation_seconds, device
+            accelerator.unwrap_model(generator),
+            features,
+            validation_clips,
+            train_config.validation_seconds,
+            device,
+            validation_inputs,
         )
         accelerator.log({"validation/mel_l1": distance}, step=step)
         for index, audio in enumerate(outputs[: train_config.audio_samples]):
@@ -463,10 +550,15 @@ def main(argv: list[str] | None = None) -> None:
     gan_step = GANStep(accelerator, generator, discriminator, optimizer_g, optimizer_d, features, train_config)
     while state.step < train_config.max_steps:
         for micro_step in range(accumulation):
-            real = sampler.batch(
-                state.step * accumulation + micro_step, train_config.batch_size, accelerator.process_index
-            )
-            losses = gan_step(real.to(device), adversarial=state.step >= train_config.adversarial_start_step)
+            batch_step = state.step * accumulation + micro_step
+            real = sampler.batch(batch_step, train_config.batch_size, accelerator.process_index)
+            matched = rows = None
+            if args.prematched:
+                real, matched = real[..., :hop].flatten(1), real[..., hop:].to(device)
+                rng = np.random.default_rng([train_config.seed, batch_step, accelerator.process_index, 2])
+                rows = torch.from_numpy(rng.random(real.shape[0]) < train_config.prematched_share).to(device)
+            adversarial = state.step >= train_config.adversarial_start_step
+            losses = gan_step(real.to(device), adversarial, matched, rows)
         if state.step >= train_config.adversarial_start_step:
             scheduler_d.step()
         scheduler_g.step()
@@ -520,6 +612,7 @@ def main(argv: list[str] | None = None) -> None:
             "validation_mel_l1_final": final_distance,
             "data": report.to_dict(),
             "init_from": args.init_from,
+            "prematched": args.prematched,
             "training": dataclasses.asdict(train_config),
         }
         write_json(output_dir / "trainer_state.json", summary)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from melgan_hf.audio import load_audio
-from melgan_hf.evaluation import JUDGE_RATE, decode_utterance, judge_pcm16
+from melgan_hf.evaluation import JUDGE_RATE, decode_utterance, judge_pcm16, words_of
 from melgan_hf.phones import arpabet_to_classes, split_into_classes, write_phone_intervals
 
 Phones = list[tuple[float, float, str]]
@@ -68,29 +67,6 @@ def flite_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
     if phones and phones[-1][1] < duration:
         phones[-1] = (phones[-1][0], duration, phones[-1][2])
     return audio, rate, phones
-
-
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()
-_ONES += ["seventeen", "eighteen", "nineteen"]
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_words(number: int) -> str:
-    """0-999 as spoken English words (the prompts' "press 1", "10 seconds"); larger numbers digit by digit."""
-    if number < 20:
-        return _ONES[number]
-    if number < 100:
-        return _TENS[number // 10] + ("" if number % 10 == 0 else " " + _ONES[number % 10])
-    if number < 1000:
-        rest = number % 100
-        return f"{_ONES[number // 100]} hundred" + ("" if rest == 0 else " " + number_words(rest))
-    return " ".join(_ONES[int(digit)] for digit in str(number))
-
-
-def words_of(transcript: str) -> list[str]:
-    """A transcript as the aligner's dictionary spells words: numbers spelt out, lower case, letters and apostrophes."""
-    spelt = re.sub(r"\d+", lambda match: f" {number_words(int(match.group()))} ", transcript.lower())
-    return re.findall(r"[a-z']+", spelt.replace("-", " "))
 
 
 class PocketsphinxAligner:

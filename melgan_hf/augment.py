@@ -1,8 +1,9 @@
 """
 Microphone-like and speaker-like variety for training data that has little of it (synthetic voices, studio
-prompts): coloured noise, room reverberation and vocal-tract-length warping. Each takes its random draws from a
-`numpy` generator the caller seeds per step, so a resumed run augments exactly as an uninterrupted one would.
-Speed (tempo with pitch) is `SegmentSampler`'s `speed_perturbation`.
+prompts): coloured noise, room reverberation and vocal-tract-length warping; and `office_microphone`, the fixed
+degradation that validation and `melgan-hf evaluate convert` test robustness with. Each takes its random draws from
+a `numpy` generator the caller seeds, so a resumed run augments exactly as an uninterrupted one would. Speed (tempo
+with pitch) is `SegmentSampler`'s `speed_perturbation` in `training/`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,19 @@ def reverberate(
         wet = torch.fft.irfft(torch.fft.rfft(audio[row], n=size) * torch.fft.rfft(response, n=size), n=size)[:samples]
         result[row] = wet * (audio[row].abs().max() / wet.abs().max().clamp(min=1e-8))
     return result
+
+
+OFFICE_RT60 = 0.4  # seconds: a furnished office
+OFFICE_SNR_DB = 15.0  # a laptop fan and a street outside
+
+
+def office_microphone(audio: np.ndarray, sampling_rate: int, seed: int | list[int]) -> np.ndarray:
+    """Mono audio as a laptop microphone in an office hears it: a room of RT60 `OFFICE_RT60` and coloured noise at
+    `OFFICE_SNR_DB`, drawn from `seed`, so every run and every system gets the same degraded copy."""
+    rng = np.random.default_rng(seed)
+    batch = torch.from_numpy(np.asarray(audio, dtype=np.float32))[None]
+    wet = reverberate(batch, rng, sampling_rate, (OFFICE_RT60, OFFICE_RT60), 1.0)
+    return add_noise(wet, rng, (OFFICE_SNR_DB, OFFICE_SNR_DB), 1.0)[0].numpy()
 
 
 def warp_vocal_tract(magnitude: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
