@@ -12,12 +12,14 @@ from .configuration_knn_vc import KnnVCConfig
 from .configuration_melgan import MEL_PRESETS, MelGANConfig
 from .configuration_melgan_vc import MelGANVCConfig
 from .configuration_phone_encoder import PhoneEncoderConfig
+from .configuration_ppg_vc import PPGVCConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor
 from .modeling_amplitude_refiner import MelAmplitudeRefiner
 from .modeling_knn_vc import KnnVCModel
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
 from .modeling_phone_encoder import PhoneEncoderModel
+from .modeling_ppg_vc import PPGVCModel
 from .pipelines import GriffinLimVocoder, MelGANVocoder, StyleTransferPipeline
 
 __version__ = "0.1.0"
@@ -36,6 +38,9 @@ AutoFeatureExtractor.register(PhoneEncoderConfig, MelGANFeatureExtractor, exist_
 AutoConfig.register(KnnVCConfig.model_type, KnnVCConfig, exist_ok=True)
 AutoModel.register(KnnVCConfig, KnnVCModel, exist_ok=True)
 AutoFeatureExtractor.register(KnnVCConfig, MelGANFeatureExtractor, exist_ok=True)
+AutoConfig.register(PPGVCConfig.model_type, PPGVCConfig, exist_ok=True)
+AutoModel.register(PPGVCConfig, PPGVCModel, exist_ok=True)
+AutoFeatureExtractor.register(PPGVCConfig, MelGANFeatureExtractor, exist_ok=True)
 
 __all__ = [
     "MEL_PRESETS",
@@ -52,6 +57,8 @@ __all__ = [
     "MelGANVCConfig",
     "MelGANVCModel",
     "MelGANVocoder",
+    "PPGVCConfig",
+    "PPGVCModel",
     "PhoneEncoderConfig",
     "PhoneEncoderModel",
     "StyleTransferPipeline",

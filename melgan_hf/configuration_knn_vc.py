@@ -1,4 +1,5 @@
-"""Configuration of the kNN voice converter: phone-encoder content + pitch → the target speaker's own mel frames."""
+"""Configurations of the content-based voice converters: phone-encoder content + pitch → the target speaker's mels,
+by nearest target frames (`KnnVCConfig`) or by a decoder trained on the target (`PPGVCConfig`)."""
 
 from __future__ import annotations
 
@@ -11,31 +12,17 @@ from .configuration_phone_encoder import PhoneEncoderConfig
 
 
 @strict
-class KnnVCConfig(MelFrontEndConfig):
+class ContentVCConfig(MelFrontEndConfig):
     r"""
-    kNN-VC (Baas et al. 2023) on content features made here: every source frame is replaced by the mean of the `k`
-    target-speaker mel frames nearest to it in (phone-encoder content, log-F0) space. Nothing is generated, so the
-    output can only sound like the target; the words survive as far as the encoder hears them.
-
-    Mel front end (must equal the vocoder's and the encoder's): `MelFrontEndConfig`'s fields.
-    encoder: the `PhoneEncoderConfig` of the content encoder, as a dict.
-    content: "bottleneck" (its embedding) or "posteriors" (√ of the phone posteriors: a Hellinger-distance key).
-    k: neighbours averaged per frame. pitch_weight: weight of log-F0 (z-scored in each speaker's own range) and
-    voicing in the matching key; 0 matches on content alone. context_frames: neighbours on either side whose
-    content (at half weight) joins each frame's key, so matches agree with their surroundings and the output runs
-    on in longer stretches of the target's speech instead of jumping every frame.
-    matching_frames: size of the stored matching set (target frames); target_log_f0: its voiced log-F0 (mean, std),
-    where source pitch is moved. target_name: whose voice this is, for cards and the app.
+    What both content-based converters share. Mel front end (must equal the vocoder's and the encoder's):
+    `MelFrontEndConfig`'s fields. encoder: the `PhoneEncoderConfig` of the content encoder, as a dict. content:
+    "bottleneck" (its embedding) or "posteriors" (√ of the phone posteriors: a Hellinger-distance key).
+    target_log_f0: the target's voiced log-F0 (mean, std), where source pitch is moved. target_name: whose voice this
+    is, for cards and the app.
     """
-
-    model_type = "melgan_knn_vc"
 
     encoder: dict[str, Any] | None = None
     content: str = "bottleneck"
-    k: int = 4
-    pitch_weight: float = 0.5
-    context_frames: int = 0
-    matching_frames: int = 1
     target_log_f0: list[float] | tuple[float, float] = (5.3, 0.2)
     target_name: str = "target speaker"
 
@@ -47,16 +34,45 @@ class KnnVCConfig(MelFrontEndConfig):
 
     def check_fields(self) -> None:
         super().check_fields()
+        if self.content not in ("bottleneck", "posteriors"):
+            raise ValueError(
+                f"{type(self).__name__}.content must be 'bottleneck' or 'posteriors', got {self.content!r}."
+            )
+        if len(self.target_log_f0) != 2 or self.target_log_f0[1] <= 0:
+            raise ValueError(
+                f"{type(self).__name__}.target_log_f0 must be (mean, std > 0), got {self.target_log_f0!r}."
+            )
+
+
+@strict
+class KnnVCConfig(ContentVCConfig):
+    r"""
+    kNN-VC (Baas et al. 2023) on content features made here: every source frame is replaced by the mean of the `k`
+    target-speaker mel frames nearest to it in (phone-encoder content, log-F0) space. Nothing is generated, so the
+    output can only sound like the target; the words survive as far as the encoder hears them.
+
+    `ContentVCConfig`'s fields, and: k: neighbours averaged per frame. pitch_weight: weight of log-F0 (z-scored in
+    each speaker's own range) and voicing in the matching key; 0 matches on content alone. context_frames: neighbours
+    on either side whose content (at half weight) joins each frame's key, so matches agree with their surroundings
+    and the output runs on in longer stretches of the target's speech instead of jumping every frame.
+    matching_frames: size of the stored matching set (target frames).
+    """
+
+    model_type = "melgan_knn_vc"
+
+    k: int = 4
+    pitch_weight: float = 0.5
+    context_frames: int = 0
+    matching_frames: int = 1
+
+    def check_fields(self) -> None:
+        super().check_fields()
         for name in ("k", "matching_frames"):
             _require_positive(self, name)
-        if self.content not in ("bottleneck", "posteriors"):
-            raise ValueError(f"KnnVCConfig.content must be 'bottleneck' or 'posteriors', got {self.content!r}.")
         if not isinstance(self.context_frames, int) or self.context_frames < 0:
             raise ValueError(f"KnnVCConfig.context_frames must be an int >= 0, got {self.context_frames!r}.")
         if self.pitch_weight < 0:
             raise ValueError(f"KnnVCConfig.pitch_weight must be >= 0, got {self.pitch_weight!r}.")
-        if len(self.target_log_f0) != 2 or self.target_log_f0[1] <= 0:
-            raise ValueError(f"KnnVCConfig.target_log_f0 must be (mean, std > 0), got {self.target_log_f0!r}.")
 
 
-__all__ = ["KnnVCConfig"]
+__all__ = ["ContentVCConfig", "KnnVCConfig"]

@@ -12,8 +12,8 @@ from transformers.utils import ModelOutput
 
 from .configuration_knn_vc import KnnVCConfig
 from .feature_extraction_melgan import batched_log_mel
-from .modeling_phone_encoder import PhoneEncoderModel
-from .pitch import log_f0_statistics
+from .modeling_phone_encoder import PhoneEncoderModel, content_features, content_width
+from .pitch import log_f0_statistics, pitch_features
 
 QUERY_CHUNK_FRAMES = 256  # source frames matched at once: bounds the (frames × matching set) distance matrix
 SHORTLIST_FACTOR = 4  # bf16 candidates per neighbour, re-ranked exactly
@@ -21,7 +21,8 @@ SHORTLIST_FACTOR = 4  # bf16 candidates per neighbour, re-ranked exactly
 
 @dataclass
 class KnnVCOutput(ModelOutput):
-    """converted_features: `(batch, frames, num_mel_bins)` log-mels in the target's voice, same preset as the input."""
+    """A content converter's output (kNN or PPG). converted_features: `(batch, frames, num_mel_bins)` log-mels in the
+    target's voice, same preset as the input."""
 
     converted_features: torch.Tensor | None = None
 
@@ -39,15 +40,11 @@ class KnnVCModel(PreTrainedModel):
     def __init__(self, config: KnnVCConfig) -> None:
         super().__init__(config)
         self.encoder = PhoneEncoderModel(config.encoder_config())
-        frames, width = config.matching_frames, self._content_width()
+        frames, width = config.matching_frames, content_width(config.encoder_config(), config.content)
         self.register_buffer("matching_content", torch.zeros(frames, width))
         self.register_buffer("matching_pitch", torch.zeros(frames, 2))  # (z-scored log-F0, voicing) per frame
         self.register_buffer("matching_mels", torch.zeros(frames, config.num_mel_bins))
         self.post_init()
-
-    def _content_width(self) -> int:
-        encoder = self.config.encoder_config()
-        return encoder.bottleneck_channels if self.config.content == "bottleneck" else len(encoder.phones)
 
     def _init_weights(self, module: torch.nn.Module) -> None:
         """Weights come from a trained encoder and a matching set; nothing here is learned from scratch."""
@@ -55,22 +52,7 @@ class KnnVCModel(PreTrainedModel):
     @torch.no_grad()
     def content(self, log_mel: torch.Tensor) -> torch.Tensor:
         """`(frames, mels)` → `(frames, width)` unit-length content keys of one utterance."""
-        output = self.encoder(log_mel[None])
-        values = output.bottleneck if self.config.content == "bottleneck" else output.posteriors().sqrt()
-        return torch.nn.functional.normalize(values[0].float(), dim=-1)
-
-    def pitch_keys(self, f0: np.ndarray | None, frames: int, statistics: tuple[float, float] | None) -> torch.Tensor:
-        """`(frames, 2)`: log-F0 z-scored in its own speaker's range (so a low voice's high notes match the target's
-        high notes) and voicing; zeros without pitch, which then matches on content only."""
-        keys = torch.zeros(frames, 2)
-        if f0 is None or statistics is None:
-            return keys
-        f0 = np.asarray(f0, dtype=np.float64)[:frames]
-        voiced = f0 > 0
-        z_scores = np.where(voiced, (np.log(np.where(voiced, f0, 1.0)) - statistics[0]) / statistics[1], 0.0)
-        keys[: f0.size, 0] = torch.from_numpy(z_scores).float()
-        keys[: f0.size, 1] = torch.from_numpy(voiced.astype(np.float32))
-        return keys
+        return content_features(self.encoder, log_mel[None], self.config.content)[0]
 
     @torch.no_grad()
     def set_target(self, log_mels: Sequence[torch.Tensor], f0s: Sequence[np.ndarray], name: str | None = None) -> None:
@@ -84,7 +66,7 @@ class KnnVCModel(PreTrainedModel):
         contents, pitches = [], []
         for log_mel, f0 in zip(log_mels, f0s, strict=True):
             contents.append(self.content(log_mel))
-            pitches.append(self.pitch_keys(f0, log_mel.shape[0], statistics))
+            pitches.append(torch.from_numpy(pitch_features(f0, log_mel.shape[0], statistics)))
         self.matching_content = torch.cat(contents)
         self.matching_pitch = torch.cat(pitches)
         self.matching_mels = torch.cat([torch.as_tensor(mel).float() for mel in log_mels])
@@ -139,15 +121,16 @@ class KnnVCModel(PreTrainedModel):
         frames = log_mel.shape[0]
         weight = self.config.pitch_weight
         source_statistics = log_f0_statistics(np.asarray(f0)) if f0 is not None else None
-        content = self.with_context(self.content(log_mel))
-        query = torch.cat([content, weight * self.pitch_keys(f0, frames, source_statistics)], dim=1)
+        content = self.content(log_mel)
+        pitch = weight * torch.from_numpy(pitch_features(f0, frames, source_statistics))  # zeros: content only
         key_weight = weight if source_statistics is not None else 0.0  # no source pitch: match on content only
         keys, key_norms = self.matching_keys(key_weight)
         k = min(self.config.k, keys.shape[0])
         shortlist_size = min(SHORTLIST_FACTOR * k, keys.shape[0])
         converted = torch.empty(frames, self.matching_mels.shape[1])
         for start in range(0, frames, QUERY_CHUNK_FRAMES):
-            chunk = query[start : start + QUERY_CHUNK_FRAMES]
+            indices = torch.arange(start, min(start + QUERY_CHUNK_FRAMES, frames))
+            chunk = torch.cat([self.with_context(content, indices), pitch[indices]], dim=1)  # never all queries at once
             # −‖q − key‖² + ‖q‖²: the same order as the distance
             rough = (chunk.to(torch.bfloat16) @ keys.T).float().mul_(2).sub_(key_norms)
             if exclude is not None:
@@ -163,11 +146,18 @@ class KnnVCModel(PreTrainedModel):
         self, input_features: torch.Tensor, f0: torch.Tensor | None = None, return_dict: bool | None = None
     ) -> KnnVCOutput | tuple:
         """`(batch, frames, mels)` log-mels (and optionally `(batch, frames)` F0 in Hz, 0 unvoiced) → converted."""
-        log_mels = batched_log_mel(input_features, self.config.num_mel_bins)
-        pitches = [None] * log_mels.shape[0] if f0 is None else [row.cpu().numpy() for row in f0]
-        converted = torch.stack([self.convert(mel, pitch) for mel, pitch in zip(log_mels, pitches, strict=True)])
-        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
-        return KnnVCOutput(converted_features=converted) if return_dict else (converted,)
+        return convert_each(self, input_features, f0, return_dict)
+
+
+def convert_each(
+    model: KnnVCModel | PreTrainedModel, input_features: torch.Tensor, f0: torch.Tensor | None, return_dict: bool | None
+) -> KnnVCOutput | tuple:
+    """A content converter's `forward`: its `convert` on each utterance of the batch."""
+    log_mels = batched_log_mel(input_features, model.config.num_mel_bins)
+    pitches = [None] * log_mels.shape[0] if f0 is None else [row.cpu().numpy() for row in f0]
+    converted = torch.stack([model.convert(mel, pitch) for mel, pitch in zip(log_mels, pitches, strict=True)])
+    return_dict = return_dict if return_dict is not None else model.config.return_dict
+    return KnnVCOutput(converted_features=converted) if return_dict else (converted,)
 
 
 __all__ = ["KnnVCModel"]

@@ -13,6 +13,9 @@ from .configuration_phone_encoder import PhoneEncoderConfig
 from .feature_extraction_melgan import batched_log_mel
 
 
+CONTENT_CHUNK_FRAMES = 2048  # frames encoded at once by `content_features` (33 s at 16 kHz, hop 256)
+
+
 @dataclass
 class PhoneEncoderOutput(ModelOutput):
     """
@@ -90,14 +93,40 @@ class PhoneEncoderModel(PreTrainedModel):
         padding_mask: `(batch, frames)`, 1 for real frames and 0 for padding (left out of the normalisation).
         """
         input_features = batched_log_mel(input_features, self.config.num_mel_bins)
-        hidden = self.conv_pre(normalise_utterance(input_features, padding_mask).transpose(1, 2))
-        for block in self.blocks:
-            hidden = block(hidden)
-        bottleneck = self.to_bottleneck(nn.functional.gelu(hidden))
-        logits = self.classifier(bottleneck).transpose(1, 2)
-        bottleneck = bottleneck.transpose(1, 2)
+        logits, bottleneck = self.layers(normalise_utterance(input_features, padding_mask))
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return PhoneEncoderOutput(logits=logits, bottleneck=bottleneck) if return_dict else (logits, bottleneck)
 
+    def layers(self, normalised: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network after the utterance normalisation: `(batch, frames, mels)` → (logits, bottleneck)."""
+        hidden = self.conv_pre(normalised.transpose(1, 2))
+        for block in self.blocks:
+            hidden = block(hidden)
+        bottleneck = self.to_bottleneck(nn.functional.gelu(hidden))
+        return self.classifier(bottleneck).transpose(1, 2), bottleneck.transpose(1, 2)
 
-__all__ = ["PhoneEncoderModel", "PhoneEncoderOutput", "normalise_utterance"]
+
+@torch.no_grad()
+def content_features(encoder: PhoneEncoderModel, log_mel: torch.Tensor, kind: str) -> torch.Tensor:
+    """`(batch, frames, mels)` → `(batch, frames, width)` what a voice converter keeps of each frame: the unit-length
+    bottleneck (`kind="bottleneck"`) or √ of the phone posteriors (`"posteriors"`, unit length too: Hellinger).
+    Long input runs in pieces of `CONTENT_CHUNK_FRAMES` with the receptive field as margin, after one normalisation
+    over the whole utterance: the same values as one pass, in memory bounded by the piece (10 minutes of audio in
+    one pass held ~0.2 GB of activations per layer)."""
+    normalised = normalise_utterance(batched_log_mel(log_mel, encoder.config.num_mel_bins))
+    frames, margin = normalised.shape[1], encoder.receptive_field_frames
+    pieces = []
+    for start in range(0, frames, CONTENT_CHUNK_FRAMES):
+        first, end = max(0, start - margin), min(frames, start + CONTENT_CHUNK_FRAMES + margin)
+        logits, bottleneck = encoder.layers(normalised[:, first:end])
+        values = bottleneck if kind == "bottleneck" else logits.softmax(dim=-1).sqrt()
+        kept = values[:, start - first : start - first + CONTENT_CHUNK_FRAMES]
+        pieces.append(nn.functional.normalize(kept.float(), dim=-1))
+    return torch.cat(pieces, dim=1)
+
+
+def content_width(config: PhoneEncoderConfig, kind: str) -> int:
+    return config.bottleneck_channels if kind == "bottleneck" else len(config.phones)
+
+
+__all__ = ["PhoneEncoderModel", "PhoneEncoderOutput", "content_features", "content_width", "normalise_utterance"]

@@ -18,12 +18,14 @@ from transformers import AutoConfig
 from .audio import SILENCE_PEAK, resample, to_mono_float32
 from .configuration_knn_vc import KnnVCConfig
 from .configuration_melgan import MelGANConfig
+from .configuration_ppg_vc import PPGVCConfig
 from .feature_extraction_melgan import MelGANFeatureExtractor, samples_to_cover
 from .inference import MelGANInferenceGenerator, native_bf16
 from .modeling_amplitude_refiner import MelAmplitudeRefiner
 from .modeling_knn_vc import KnnVCModel
 from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
+from .modeling_ppg_vc import PPGVCModel
 from .pitch import track_pitch
 from .shipped import resolve_model
 
@@ -427,15 +429,16 @@ MIN_REFERENCE_SECONDS = 30.0  # of a target voice for kNN conversion; a few minu
 
 class StyleTransferPipeline:
     """
-    Audio in one style → audio in another, then the vocoder saved with the converter. Two kinds of converter:
-    a MelGAN-VC model (log-mel → log-mel on overlapping chunks, crossfaded: timbre transfer) or a kNN voice converter
+    Audio in one style → audio in another, then the vocoder saved with the converter. Three kinds of converter:
+    a MelGAN-VC model (log-mel → log-mel on overlapping chunks, crossfaded: timbre transfer), a kNN voice converter
     (`KnnVCModel`: each frame replaced by the target speaker's nearest frames in phone content and pitch, any-to-any
-    with `set_target`). Any length and input rate; the output is as long as the input.
+    with `set_target`) or a PPG converter (`PPGVCModel`: content and pitch through a decoder trained on the target).
+    Any length and input rate; the output is as long as the input.
     """
 
     def __init__(
         self,
-        model: MelGANVCModel | KnnVCModel,
+        model: MelGANVCModel | KnnVCModel | PPGVCModel,
         vocoder: MelGANVocoder,
         feature_extractor: MelGANFeatureExtractor | None = None,
         batch_size: int = 8,
@@ -457,6 +460,11 @@ class StyleTransferPipeline:
         """Whether `set_target` can point this converter at another voice."""
         return isinstance(self.model, KnnVCModel)
 
+    def _require_any_to_any(self) -> None:
+        if not self.any_to_any:
+            kind = "PPG decoder" if isinstance(self.model, PPGVCModel) else "MelGAN-VC"
+            raise ValueError(f"This converter was trained for one target ({kind}); it cannot take a reference voice.")
+
     @classmethod
     def from_pretrained(
         cls,
@@ -474,7 +482,8 @@ class StyleTransferPipeline:
         base = hub_kwargs.pop("subfolder", None) or ""
         try:
             config = AutoConfig.from_pretrained(path_or_repo_id, subfolder=base, **hub_kwargs)
-            model_class = KnnVCModel if isinstance(config, KnnVCConfig) else MelGANVCModel
+            kinds = ((KnnVCConfig, KnnVCModel), (PPGVCConfig, PPGVCModel))
+            model_class = next((model for kind, model in kinds if isinstance(config, kind)), MelGANVCModel)
             model = load_model(model_class, path_or_repo_id, subfolder=base, **hub_kwargs)
             feature_extractor = MelGANFeatureExtractor.from_pretrained(path_or_repo_id, subfolder=base, **hub_kwargs)
         except (OSError, ValueError) as error:
@@ -502,8 +511,7 @@ class StyleTransferPipeline:
         `MIN_REFERENCE_SECONDS` of speech in all; kNN conversion sounds much better with several minutes). Only for
         any-to-any converters; use only voices whose owners have agreed.
         """
-        if not self.any_to_any:
-            raise ValueError("This converter was trained for one target (MelGAN-VC); it cannot take a reference voice.")
+        self._require_any_to_any()
         rate, mels, pitches, seconds = self.sampling_rate, [], [], 0.0
         for audio, audio_rate in references:
             audio = audio_at_rate(audio, audio_rate, rate)
@@ -527,8 +535,7 @@ class StyleTransferPipeline:
     def with_target(self, references: list[tuple[np.ndarray, int]], name: str | None = None) -> StyleTransferPipeline:
         """A copy converting into the voice of `references` (see `set_target`); this pipeline is left as it was, so a
         server can share one loaded converter between users who each bring a voice."""
-        if not self.any_to_any:
-            raise ValueError("This converter was trained for one target (MelGAN-VC); it cannot take a reference voice.")
+        self._require_any_to_any()
         copy = StyleTransferPipeline(deepcopy(self.model), self.vocoder, self.feature_extractor, self.batch_size)
         copy.set_target(references, name)
         return copy
@@ -536,14 +543,14 @@ class StyleTransferPipeline:
     def convert_mel(self, mel: np.ndarray | torch.Tensor, f0: np.ndarray | None = None) -> np.ndarray:
         """
         `(frames, mels)` log-mel → converted log-mel of the same shape. A kNN converter matches each frame (with
-        `f0`, the source's F0 per frame in Hz, on pitch too). A MelGAN-VC model runs on chunks of `segment_frames`
-        (what it was trained on) overlapping by `chunk_overlap_frames`, batched, and crossfaded back together, so
-        memory is bounded by the chunk and batch size.
+        `f0`, the source's F0 per frame in Hz, on pitch too); a PPG converter decodes the whole utterance. A MelGAN-VC
+        model runs on chunks of `segment_frames` (what it was trained on) overlapping by `chunk_overlap_frames`,
+        batched, and crossfaded back together, so memory is bounded by the chunk and batch size.
         """
         batch, batched = _as_mel_batch(mel, self.model.config.num_mel_bins)
         if batched:
             return np.stack([self.convert_mel(item) for item in batch.numpy()])
-        if isinstance(self.model, KnnVCModel):
+        if isinstance(self.model, (KnnVCModel, PPGVCModel)):
             return self.model.convert(batch[0].to(self.model.device), f0).cpu().numpy()
         config, device = self.model.config, self.model.device
         frames, length, overlap = batch.shape[1], config.segment_frames, config.chunk_overlap_frames
@@ -571,6 +578,8 @@ class StyleTransferPipeline:
         audio = audio_at_rate(audio, sampling_rate, self.sampling_rate)
         mel, num_samples = audio_to_mel(audio, self.sampling_rate, self.feature_extractor)
         f0 = None
-        if isinstance(self.model, KnnVCModel) and self.model.config.pitch_weight > 0:
+        if isinstance(self.model, PPGVCModel) or (
+            isinstance(self.model, KnnVCModel) and self.model.config.pitch_weight
+        ):
             f0 = track_pitch(audio, self.sampling_rate, self.feature_extractor.hop_length, mel.shape[0])
         return self.vocoder.decode(self.convert_mel(mel, f0))[:num_samples], self.sampling_rate

@@ -73,3 +73,17 @@ def log_f0_statistics(f0: np.ndarray) -> tuple[float, float] | None:
         return None
     log_f0 = np.log(voiced)
     return float(log_f0.mean()), float(max(log_f0.std(), 1e-3))
+
+
+def pitch_features(f0: np.ndarray | None, frames: int, statistics: tuple[float, float] | None) -> np.ndarray:
+    """`(frames, 2)` float32: log-F0 z-scored in its own speaker's range (`statistics`: that speaker's
+    `log_f0_statistics`, so a low voice's high notes read like the target's high notes) and voicing (1 voiced, 0 not).
+    Zeros without pitch; frames beyond `f0` are unvoiced."""
+    features = np.zeros((frames, 2), dtype=np.float32)
+    if f0 is None or statistics is None:
+        return features
+    f0 = np.asarray(f0, dtype=np.float64)[:frames]
+    voiced = f0 > 0
+    features[: f0.size, 0] = np.where(voiced, (np.log(np.where(voiced, f0, 1.0)) - statistics[0]) / statistics[1], 0.0)
+    features[: f0.size, 1] = voiced
+    return features

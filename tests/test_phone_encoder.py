@@ -64,3 +64,21 @@ def test_bad_configs_and_inputs_say_what_is_wrong(fields: dict, message: str) ->
         PhoneEncoderConfig.from_preset("speech16k", **fields)
     with pytest.raises(ValueError, match="input_features"):
         small_encoder()(torch.randn(1, 10, 64))
+
+
+@pytest.mark.parametrize("kind", ["bottleneck", "posteriors"])
+def test_long_input_is_encoded_in_pieces_with_the_values_of_one_pass(monkeypatch, kind: str) -> None:
+    from melgan_hf import modeling_phone_encoder
+
+    encoder = small_encoder()
+    log_mel = torch.randn(1, 300, encoder.config.num_mel_bins)
+    whole = modeling_phone_encoder.content_features(encoder, log_mel, kind)
+    monkeypatch.setattr(modeling_phone_encoder, "CONTENT_CHUNK_FRAMES", 64)  # five pieces, the last one short
+    pieces = modeling_phone_encoder.content_features(encoder, log_mel, kind)
+    width = encoder.config.bottleneck_channels if kind == "bottleneck" else len(PHONES)
+    assert pieces.shape == whole.shape == (1, 300, width)
+    torch.testing.assert_close(pieces, whole, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(pieces.norm(dim=-1), torch.ones(1, 300))
+    output = encoder(log_mel)  # and they are the encoder's own outputs
+    expected = output.bottleneck if kind == "bottleneck" else output.posteriors().sqrt()
+    torch.testing.assert_close(whole, torch.nn.functional.normalize(expected, dim=-1), atol=1e-5, rtol=1e-4)

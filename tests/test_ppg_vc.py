@@ -1,0 +1,173 @@
+"""PPG voice conversion: the decoder's inputs, any length, saving and loading, the pipeline, the trainer and resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel
+
+from melgan_hf import PhoneEncoderConfig, PhoneEncoderModel, PPGVCConfig, PPGVCModel, StyleTransferPipeline, save_audio
+from training import train_ppg_decoder
+from tests.test_knn_vc import RATE, features, harmonic_tone, tiny_16k_vocoder
+from tests.test_train_phone_encoder import toy_utterance
+
+
+def tiny_encoder() -> PhoneEncoderModel:
+    torch.manual_seed(0)
+    config = PhoneEncoderConfig.from_preset("speech16k", hidden_channels=16, dilations=[1, 2], bottleneck_channels=8)
+    encoder = PhoneEncoderModel(config).eval()
+    for parameter in encoder.parameters():  # a random encoder, but not a degenerate one
+        torch.nn.init.normal_(parameter, std=0.3)
+    return encoder
+
+
+def tiny_ppg(**fields) -> PPGVCModel:
+    encoder = tiny_encoder()
+    config = PPGVCConfig(**encoder.config.audio_kwargs, encoder=encoder.config.to_dict(), hidden_channels=16,
+                         dilations=[1, 2], **fields)  # fmt: skip
+    model = PPGVCModel(config).eval()
+    model.encoder.load_state_dict(encoder.state_dict())
+    return model
+
+
+def log_mel(audio: np.ndarray) -> torch.Tensor:
+    return features().mel_spectrogram(torch.from_numpy(audio))[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"content": "words"}, "content"), ({"kernel_size": 4}, "kernel_size"), ({"dilations": [0]}, "dilations"),
+     ({"target_log_f0": [5.0, 0.0]}, "target_log_f0")],
+)  # fmt: skip
+def test_bad_ppg_config_names_the_field(fields: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=f"PPGVCConfig.{message}"):
+        PPGVCConfig(**fields)
+
+
+def test_decoder_inputs_carry_content_pitch_and_a_loudness_that_ignores_gain() -> None:
+    model = tiny_ppg()
+    audio = np.concatenate([harmonic_tone(np.array([150.0, 220.0]), 1.0), 0.05 * harmonic_tone(np.array([150.0]), 0.5)])
+    mel = log_mel(audio)[None]
+    pitch = torch.zeros(1, mel.shape[1], 2)
+    inputs = model.decoder_inputs(mel, pitch)
+    width = len(model.config.encoder_config().phones)  # posteriors by default
+    assert inputs.shape == (1, mel.shape[1], width + 3)
+    torch.testing.assert_close(inputs[..., :width].norm(dim=-1), torch.ones(1, mel.shape[1]))  # unit content
+    energy = inputs[0, :, -1]
+    assert energy.max() == 0 and energy.min() >= -1 and energy[-10:].mean() < energy[10:50].mean() - 0.2
+    louder = model.decoder_inputs(log_mel(4 * audio)[None], pitch)  # a microphone's gain is not loudness
+    torch.testing.assert_close(louder[0, 5:-5, -1], energy[5:-5], atol=0.02, rtol=0)
+
+
+def test_any_length_keeps_its_frames_and_the_model_saves_and_loads(tmp_path) -> None:
+    model = tiny_ppg()
+    for seconds in (0.1, 1.7):
+        audio = harmonic_tone(np.array([180.0]), seconds)
+        mel = log_mel(audio)
+        f0 = np.full(mel.shape[0], 180.0)
+        converted = model.convert(mel, f0)
+        assert converted.shape == mel.shape and torch.isfinite(converted).all()
+    model.save_pretrained(tmp_path / "ppg")
+    loaded = AutoModel.from_pretrained(tmp_path / "ppg")
+    assert isinstance(loaded, PPGVCModel)
+    torch.testing.assert_close(loaded.convert(mel, f0), converted)
+    batched = loaded(mel[None].repeat(2, 1, 1), f0=torch.from_numpy(f0)[None].repeat(2, 1)).converted_features
+    torch.testing.assert_close(batched[1], converted)
+
+
+def test_the_pipeline_runs_a_ppg_converter_and_refuses_a_reference_voice(tmp_path) -> None:
+    pipeline = StyleTransferPipeline(tiny_ppg(), tiny_16k_vocoder())
+    source = harmonic_tone(np.array([200.0, 150.0]), 1.3)
+    converted, rate = pipeline(source, RATE)
+    assert rate == RATE and converted.shape == source.shape and np.isfinite(converted).all()
+    assert not pipeline.any_to_any
+    with pytest.raises(ValueError, match="one target \\(PPG decoder\\)"):
+        pipeline.set_target([(source, RATE)])
+    pipeline.save_pretrained(tmp_path / "converter")
+    loaded = StyleTransferPipeline.from_pretrained(tmp_path / "converter")
+    assert isinstance(loaded.model, PPGVCModel)
+    np.testing.assert_allclose(loaded(source, RATE)[0], converted, atol=2e-4)
+
+
+@pytest.fixture(scope="module")
+def toy_target(tmp_path_factory) -> dict[str, Path]:
+    """A 'speaker' whose 'phones' are two vowel-like tones, hiss and silence; a tiny encoder and vocoder and recipe."""
+    root = tmp_path_factory.mktemp("toy_ppg")
+    rng = np.random.default_rng(0)
+    for index in range(8):
+        save_audio(root / "target" / f"{index:02d}.wav", toy_utterance(rng)[0], RATE)
+    tiny_encoder().save_pretrained(root / "encoder")
+    tiny_16k_vocoder().save_pretrained(root / "vocoder")
+    config = root / "tiny.yaml"
+    config.write_text(
+        "model:\n  hidden_channels: 16\n  dilations: [1, 2]\n"
+        "training:\n  batch_size: 4\n  segment_frames: 32\n  learning_rate: 0.01\n  warmup_steps: 5\n"
+        "  adversarial_start_step: 10\n  save_every: 10\n  eval_every: 10\n  log_every: 5\n  validation_files: 2\n"
+    )
+    return {"target": root / "target", "encoder": root / "encoder", "vocoder": root / "vocoder", "config": config}
+
+
+def train(toy: dict[str, Path], output_dir: Path, *extra: str) -> None:
+    train_ppg_decoder.main(
+        [
+            "--encoder", str(toy["encoder"]),
+            "--target", str(toy["target"]),
+            "--vocoder", str(toy["vocoder"]),
+            "--config", str(toy["config"]),
+            "--output_dir", str(output_dir),
+            "--target_name", "Toy",
+            "--no_progress",
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+def test_training_learns_the_target_and_a_killed_run_resumes_to_the_same_weights(tmp_path, toy_target) -> None:
+    train(toy_target, tmp_path / "whole", "--max_steps", "20")
+    state = json.loads((tmp_path / "whole" / "trainer_state.json").read_text())
+    assert state["validation_mel_l1_final"] < 0.6 * state["validation_mel_l1_initial"]
+    log = [json.loads(line) for line in (tmp_path / "whole" / "train_log.jsonl").read_text().splitlines()]
+    assert "critic" in log[-2] and "critic" not in log[0]  # the critic joins at step 10
+    converter = StyleTransferPipeline.from_pretrained(tmp_path / "whole")
+    assert isinstance(converter.model, PPGVCModel) and converter.model.config.target_name == "Toy"
+    assert converter.model.config.target_log_f0[0] == pytest.approx(np.log(150), abs=0.1)
+    audio = harmonic_tone(np.array([120.0]), 0.7)
+    assert converter(audio, RATE)[0].shape == audio.shape
+    assert (tmp_path / "whole" / train_ppg_decoder.CRITIC_FILE).is_file()
+    assert "Toy" in (tmp_path / "whole" / "README.md").read_text()
+
+    killed = tmp_path / "killed" / "checkpoints"
+    killed.mkdir(parents=True)
+    shutil.copytree(tmp_path / "whole" / "checkpoints" / "step_00000010", killed / "step_00000010")
+    with pytest.raises(SystemExit, match="--resume"):
+        train(toy_target, tmp_path / "killed", "--max_steps", "20")
+    train(toy_target, tmp_path / "killed", "--max_steps", "20", "--resume")
+    whole, split = PPGVCModel.from_pretrained(tmp_path / "whole"), PPGVCModel.from_pretrained(tmp_path / "killed")
+    for (name, expected), actual in zip(whole.state_dict().items(), split.state_dict().values(), strict=True):
+        torch.testing.assert_close(actual, expected, msg=name)
+
+    # Continuing from a finished converter picks up its decoder and its critic.
+    train_ppg_decoder.main(
+        ["--init_from", str(tmp_path / "whole"), "--target", str(toy_target["target"]), "--vocoder",
+         str(toy_target["vocoder"]), "--config", str(toy_target["config"]), "--output_dir", str(tmp_path / "more"),
+         "--max_steps", "1", "--no_progress"]
+    )  # fmt: skip
+    more = json.loads((tmp_path / "more" / "trainer_state.json").read_text())
+    assert more["validation_mel_l1_initial"] == pytest.approx(state["validation_mel_l1_final"], rel=1e-4)
+
+
+def test_the_trainer_names_a_missing_encoder_and_a_bad_config(tmp_path, toy_target) -> None:
+    with pytest.raises(SystemExit):
+        train_ppg_decoder.parse_args(["--target", "x", "--output_dir", "o"])
+    config = tmp_path / "bad.yaml"
+    config.write_text("training:\n  lambda_mell: 3\n")
+    with pytest.raises(ValueError, match="lambda_mell"):
+        train_ppg_decoder.main(
+            ["--encoder", str(toy_target["encoder"]), "--target", str(toy_target["target"]), "--config", str(config),
+             "--output_dir", str(tmp_path / "o")]
+        )  # fmt: skip
