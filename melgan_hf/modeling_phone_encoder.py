@@ -12,7 +12,6 @@ from transformers.utils import ModelOutput
 from .configuration_phone_encoder import PhoneEncoderConfig
 from .feature_extraction_melgan import batched_log_mel
 
-
 CONTENT_CHUNK_FRAMES = 2048  # frames encoded at once by `content_features` (33 s at 16 kHz, hop 256)
 
 

@@ -12,9 +12,9 @@ import torch
 from transformers import AutoModel
 
 from melgan_hf import PhoneEncoderConfig, PhoneEncoderModel, PPGVCConfig, PPGVCModel, StyleTransferPipeline, save_audio
-from training import train_ppg_decoder
 from tests.test_knn_vc import RATE, features, harmonic_tone, tiny_16k_vocoder
 from tests.test_train_phone_encoder import toy_utterance
+from training import train_ppg_decoder
 
 
 def tiny_encoder() -> PhoneEncoderModel:
