@@ -55,7 +55,9 @@ class KnnVCConfig(ContentVCConfig):
     each speaker's own range) and voicing in the matching key; 0 matches on content alone. context_frames: neighbours
     on either side whose content (at half weight) joins each frame's key, so matches agree with their surroundings
     and the output runs on in longer stretches of the target's speech instead of jumping every frame.
-    matching_frames: size of the stored matching set (target frames).
+    content_shortlist: 0 searches on the whole key (content and pitch together); N > 0 first takes the N frames
+    nearest in content alone, then the `k` nearest among them in content and pitch, so pitch picks among frames that
+    say the right thing instead of trading words for melody. matching_frames: size of the stored matching set.
     """
 
     model_type = "melgan_knn_vc"
@@ -63,12 +65,15 @@ class KnnVCConfig(ContentVCConfig):
     k: int = 4
     pitch_weight: float = 0.5
     context_frames: int = 0
+    content_shortlist: int = 0
     matching_frames: int = 1
 
     def check_fields(self) -> None:
         super().check_fields()
         for name in ("k", "matching_frames"):
             _require_positive(self, name)
+        if not isinstance(self.content_shortlist, int) or self.content_shortlist < 0:
+            raise ValueError(f"KnnVCConfig.content_shortlist must be an int >= 0, got {self.content_shortlist!r}.")
         if not isinstance(self.context_frames, int) or self.context_frames < 0:
             raise ValueError(f"KnnVCConfig.context_frames must be an int >= 0, got {self.context_frames!r}.")
         if self.pitch_weight < 0:

@@ -114,7 +114,8 @@ class KnnVCModel(PreTrainedModel):
         One utterance `(frames, mels)` → its `(frames, mels)` log-mel in the target voice. With the source's F0 per
         frame, neighbours share its place in the speaker's range, so the intonation carries over (moved into the
         target's register, as the target's own frames are that register). A bf16 search shortlists
-        `SHORTLIST_FACTOR × k` candidates per frame; exact fp32 distances pick the `k` among them. `exclude`: a range
+        `SHORTLIST_FACTOR × k` candidates per frame (or `content_shortlist`, nearest in content alone); exact fp32
+        distances on the whole key pick the `k` among them. `exclude`: a range
         of matching frames never picked, e.g. the utterance's own when the matching set holds it (a vocoder's
         "prematched" training input: the target's speech as conversion rebuilds it from its other utterances).
         """
@@ -124,14 +125,16 @@ class KnnVCModel(PreTrainedModel):
         content = self.content(log_mel)
         pitch = weight * torch.from_numpy(pitch_features(f0, frames, source_statistics))  # zeros: content only
         key_weight = weight if source_statistics is not None else 0.0  # no source pitch: match on content only
-        keys, key_norms = self.matching_keys(key_weight)
+        content_first = self.config.content_shortlist > 0
+        keys, key_norms = self.matching_keys(0.0 if content_first else key_weight)
         k = min(self.config.k, keys.shape[0])
-        shortlist_size = min(SHORTLIST_FACTOR * k, keys.shape[0])
+        shortlist_size = min(self.config.content_shortlist if content_first else SHORTLIST_FACTOR * k, keys.shape[0])
+        k = min(k, shortlist_size)
         converted = torch.empty(frames, self.matching_mels.shape[1])
         for start in range(0, frames, QUERY_CHUNK_FRAMES):
             indices = torch.arange(start, min(start + QUERY_CHUNK_FRAMES, frames))
             chunk = torch.cat([self.with_context(content, indices), pitch[indices]], dim=1)  # never all queries at once
-            # −‖q − key‖² + ‖q‖²: the same order as the distance
+            # −‖q − key‖² + ‖q‖²: the same order as the distance (content only: the keys' pitch columns are 0)
             rough = (chunk.to(torch.bfloat16) @ keys.T).float().mul_(2).sub_(key_norms)
             if exclude is not None:
                 rough[:, exclude[0] : exclude[1]] = -torch.inf

@@ -129,6 +129,21 @@ def test_pitch_in_the_key_picks_target_frames_at_the_same_place_in_the_range() -
     assert z_scores[:30].mean() < -0.5 < 0.5 < z_scores[30:].mean()  # low notes → target's low notes, high → high
 
 
+def test_a_content_shortlist_lets_pitch_choose_only_among_frames_that_say_the_same() -> None:
+    model = tiny_converter(k=1, pitch_weight=50.0, content_shortlist=8)  # pitch would win any joint search
+    target_set(model)
+    source = torch.randn(40, 80) - 5
+    f0 = np.linspace(100.0, 200.0, 40)
+    content = model.with_context(model.content(source))
+    stored = model.with_context(model.matching_content)
+    nearest_in_content = torch.cdist(content, stored).topk(8, largest=False).indices
+    picked = [int((model.matching_mels == row).all(dim=1).nonzero()[0]) for row in model.convert(source, f0)]
+    assert all(index in nearest_in_content[frame] for frame, index in enumerate(picked))
+    model.config.content_shortlist = 0  # a joint search with that weight goes by pitch instead
+    joint = [int((model.matching_mels == row).all(dim=1).nonzero()[0]) for row in model.convert(source, f0)]
+    assert sum(index in nearest_in_content[frame] for frame, index in enumerate(joint)) < 0.5 * len(joint)
+
+
 def test_the_matching_set_saves_and_loads_with_the_model(tmp_path) -> None:
     model = tiny_converter()
     mels, pitches = target_set(model)

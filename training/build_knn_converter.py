@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--pitch_weight", type=float, default=3.0)
     parser.add_argument("--context_frames", type=int, default=4)
+    parser.add_argument("--content_shortlist", type=int, default=0, help="N: pick among the N nearest in content")
     parser.add_argument("--frame_stride", type=int, default=1, help="keep every Nth target frame (a smaller model)")
     return parser.parse_args(argv)
 
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         k=args.k,
         pitch_weight=args.pitch_weight,
         context_frames=args.context_frames,
+        content_shortlist=args.content_shortlist,
     )
     model = KnnVCModel(config).eval()
     model.encoder.load_state_dict(encoder.state_dict())
