@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     if statistics is None:
         raise SystemExit(f"{args.target}: almost no voiced frames; the target recordings hold no usable speech.")
     pitches = [pitch_features(f0, mel.shape[0], statistics) for mel, f0 in analysed]
-    mean_mel = torch.cat([torch.as_tensor(mel) for mel, _ in analysed]).float().mean(dim=0)
+    all_frames = torch.cat([torch.as_tensor(mel) for mel, _ in analysed]).float()
+    mean_mel = all_frames.mean(dim=0)
     validation = [speech_features(clip.audio, rate, features) for clip in held_out]
     validation = [(torch.as_tensor(mel).float(), f0) for mel, f0 in validation]
 
@@ -224,9 +225,11 @@ def main(argv: list[str] | None = None) -> None:
         model.config.target_name = args.target_name or args.target.name
     model.encoder.requires_grad_(False)
     critic = MelGANVCCritic(MelGANVCConfig(**features.audio_fields, critic_channels=train_config.critic_channels))
-    if args.init_from and (Path(resolve_model(args.init_from)) / CRITIC_FILE).is_file():
-        critic.load_state_dict(load_file(Path(resolve_model(args.init_from)) / CRITIC_FILE))
-    mel_scale = (mean_mel, torch.cat([torch.as_tensor(m) for m, _ in analysed]).float().std(dim=0) + 1e-3)
+    saved_critic = Path(resolve_model(args.init_from)) / CRITIC_FILE if args.init_from else None
+    if saved_critic is not None and saved_critic.is_file():
+        critic.load_state_dict(load_file(saved_critic))
+    mel_scale = (mean_mel, all_frames.std(dim=0) + 1e-3)
+    del all_frames
 
     data_minutes = sum(c.audio.size for c in training_clips) / rate / 60
     decoder_parameters = list(model.decoder.parameters())
