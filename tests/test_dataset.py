@@ -1,10 +1,14 @@
-"""Training segments: reproducible per step, and speed perturbation that moves pitch within its range."""
+"""Training data: a validation split that moves with the folder, segments reproducible per step, and speed
+perturbation that moves pitch within its range."""
+
+import shutil
 
 import numpy as np
 import pytest
 
+from melgan_hf import save_audio
 from tests.conftest import sine
-from training.dataset import SegmentSampler
+from training.dataset import SegmentSampler, load_folder, split_by_file
 
 RATE, SEGMENT = 16000, 4096
 
@@ -12,6 +16,22 @@ RATE, SEGMENT = 16000, 4096
 def dominant_frequencies(batch: np.ndarray) -> np.ndarray:
     spectrum = np.abs(np.fft.rfft(batch * np.hanning(batch.shape[1]), axis=1))
     return spectrum.argmax(axis=1) * RATE / batch.shape[1]
+
+
+def test_the_held_out_files_stay_the_same_when_the_folder_moves_and_grows(tmp_path) -> None:
+    for index in range(12):
+        save_audio(tmp_path / "a" / "speaker" / f"{index:02d}.wav", sine(200.0 + 20 * index, 0.5, RATE), RATE)
+
+    def held_out_names(folder) -> list[str]:
+        clips, _ = load_folder(folder, RATE, 1024, show_progress=False)
+        return sorted(clip.path.relative_to(folder).as_posix() for clip in split_by_file(clips, 3, folder)[1])
+
+    held_out = held_out_names(tmp_path / "a")
+    assert len(held_out) == 3
+    shutil.copytree(tmp_path / "a", tmp_path / "elsewhere" / "b")
+    assert held_out_names(tmp_path / "elsewhere" / "b") == held_out  # a resumed run on a copied corpus
+    save_audio(tmp_path / "a" / "speaker" / "new.wav", sine(900.0, 0.5, RATE), RATE)
+    assert set(held_out_names(tmp_path / "a")) - {"speaker/new.wav"} <= set(held_out)
 
 
 def test_a_step_always_draws_the_same_segments() -> None:

@@ -106,7 +106,7 @@ def toy_target(tmp_path_factory) -> dict[str, Path]:
     config = root / "tiny.yaml"
     config.write_text(
         "model:\n  hidden_channels: 16\n  dilations: [1, 2]\n"
-        "training:\n  batch_size: 4\n  segment_frames: 32\n  learning_rate: 0.01\n  warmup_steps: 5\n"
+        "training:\n  batch_size: 4\n  segment_frames: 32\n  learning_rate: 0.02\n  warmup_steps: 5\n"
         "  adversarial_start_step: 10\n  save_every: 10\n  eval_every: 10\n  log_every: 5\n  validation_files: 2\n"
     )
     return {"target": root / "target", "encoder": root / "encoder", "vocoder": root / "vocoder", "config": config}
@@ -128,7 +128,7 @@ def train(toy: dict[str, Path], output_dir: Path, *extra: str) -> None:
 
 
 def test_training_learns_the_target_and_a_killed_run_resumes_to_the_same_weights(tmp_path, toy_target) -> None:
-    train(toy_target, tmp_path / "whole", "--max_steps", "20")
+    train(toy_target, tmp_path / "whole", "--max_steps", "30")
     state = json.loads((tmp_path / "whole" / "trainer_state.json").read_text())
     assert state["validation_mel_l1_final"] < 0.6 * state["validation_mel_l1_initial"]
     log = [json.loads(line) for line in (tmp_path / "whole" / "train_log.jsonl").read_text().splitlines()]
@@ -143,10 +143,10 @@ def test_training_learns_the_target_and_a_killed_run_resumes_to_the_same_weights
 
     killed = tmp_path / "killed" / "checkpoints"
     killed.mkdir(parents=True)
-    shutil.copytree(tmp_path / "whole" / "checkpoints" / "step_00000010", killed / "step_00000010")
+    shutil.copytree(tmp_path / "whole" / "checkpoints" / "step_00000020", killed / "step_00000020")
     with pytest.raises(SystemExit, match="--resume"):
-        train(toy_target, tmp_path / "killed", "--max_steps", "20")
-    train(toy_target, tmp_path / "killed", "--max_steps", "20", "--resume")
+        train(toy_target, tmp_path / "killed", "--max_steps", "30")
+    train(toy_target, tmp_path / "killed", "--max_steps", "30", "--resume")
     whole, split = PPGVCModel.from_pretrained(tmp_path / "whole"), PPGVCModel.from_pretrained(tmp_path / "killed")
     for (name, expected), actual in zip(whole.state_dict().items(), split.state_dict().values(), strict=True):
         torch.testing.assert_close(actual, expected, msg=name)

@@ -164,15 +164,16 @@ def load_labelled_folder(
     return clips, report
 
 
-def split_by_file(clips: list[Clip], validation_files: int) -> tuple[list[Clip], list[Clip]]:
+def split_by_file(clips: list[Clip], validation_files: int, folder: str | Path) -> tuple[list[Clip], list[Clip]]:
     """
-    Hold out whole files for validation, chosen by a hash of their path (stable when files are added). With a
-    single file, it is used for both (and the report says so), since a split would leave nothing to train on.
+    Hold out whole files for validation, chosen by a hash of their path below `folder` (stable when files are
+    added and when the folder moves or is copied, so a resumed run validates on the same files). With a single
+    file, it is used for both (and the report says so), since a split would leave nothing to train on.
     """
     if len(clips) < 2 or validation_files <= 0:
         return clips, clips[:1]
     count = min(validation_files, len(clips) - 1)
-    ranked = sorted(clips, key=lambda clip: hashlib.sha1(str(clip.path).encode()).hexdigest())
+    ranked = sorted(clips, key=lambda clip: hashlib.sha1(clip.path.relative_to(folder).as_posix().encode()).hexdigest())
     held_out = {id(clip) for clip in ranked[:count]}
     return [c for c in clips if id(c) not in held_out], [c for c in clips if id(c) in held_out]
 

@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     rate, hop, frames = features.sampling_rate, features.hop_length, train_config.segment_frames
     clips, report = load_folder(args.target, rate, features.n_fft, show_progress=show)  # short ones are padded
     print(report.summary(), flush=True)
-    training_clips, held_out = split_by_file(clips, train_config.validation_files)
+    training_clips, held_out = split_by_file(clips, train_config.validation_files, args.target)
     analysed = [speech_features(clip.audio, rate, features) for clip in training_clips]
     statistics = log_f0_statistics(np.concatenate([f0 for _, f0 in analysed]))
     if statistics is None:

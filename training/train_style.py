@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     domains = {}
     for name, folder in (("source", args.source), ("target", args.target)):
         clips, report = load_folder(folder, features.sampling_rate, min_samples, train_config.trim_top_db, show)
-        train_clips, held_out = split_by_file(clips, train_config.validation_files)
+        train_clips, held_out = split_by_file(clips, train_config.validation_files, folder)
         accelerator.print(f"{name} {report.summary()}")
         accelerator.print(f"{name} split: {len(train_clips)} file(s) for training, {len(held_out)} held out")
         domains[name] = (report, clip_mels(train_clips, vocoder), clip_mels(held_out, vocoder), held_out)

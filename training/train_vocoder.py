@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
         trim_top_db=train_config.trim_top_db,
         show_progress=accelerator.is_main_process and not args.no_progress,
     )
-    train_clips, validation_clips = split_by_file(clips, train_config.validation_files)
+    train_clips, validation_clips = split_by_file(clips, train_config.validation_files, args.data)
     accelerator.print(report.summary())
     accelerator.print(f"split: {len(train_clips)} file(s) for training, {len(validation_clips)} held out")
     if len(clips) < 2:
