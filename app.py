@@ -48,6 +48,7 @@ from melgan_hf.audio import AudioError, require_audible, synthetic_melody
 from melgan_hf.feature_extraction_melgan import MelGANFeatureExtractor
 from melgan_hf.pipelines import audio_to_mel
 from melgan_hf.shipped import (
+    ANY_VOICE_CONVERTER,
     DEFAULT_CONVERTER,
     DEFAULT_VOCODER,
     SHIPPED_CONVERTERS,
@@ -427,7 +428,8 @@ def build_app(local_folders: list[str] | None = None) -> gr.Blocks:
                     voice = gr.Audio(
                         sources=["upload", "microphone"],
                         type="filepath",
-                        label="Target voice (optional, for kNN converters): 30 s to 5 min of one speaker",
+                        label=f"Target voice (optional, for kNN converters such as {ANY_VOICE_CONVERTER}):"
+                        " 30 s to 5 min of one speaker",
                         elem_id="target-voice",
                     )
                     gr.Markdown("Use only voices whose owners have agreed to it.")

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .audio import AUDIO_EXTENSIONS, find_files, load_audio, require_audible, save_audio, synthetic_melody
 from .configuration_melgan import MEL_PRESETS
-from .shipped import DEFAULT_CONVERTER, DEFAULT_VOCODER, SHIPPED_CONVERTERS, SHIPPED_VOCODERS
+from .shipped import ANY_VOICE_CONVERTER, DEFAULT_CONVERTER, DEFAULT_VOCODER, SHIPPED_CONVERTERS, SHIPPED_VOCODERS
 
 GRIFFIN_LIM = "griffin-lim"
 DEMO_SECONDS = 3.0
@@ -157,6 +157,7 @@ def load_converter(args: argparse.Namespace) -> Any:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    args.model = args.model or (ANY_VOICE_CONVERTER if args.target_voice else DEFAULT_CONVERTER)
     return process_files(
         args,
         task="convert",
@@ -435,10 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders of them")
     convert.add_argument(
         "--model",
-        default=DEFAULT_CONVERTER,
+        default=None,
         help="local folder or Hub id of a style-transfer model saved with StyleTransferPipeline.save_pretrained"
         f" (style model and preprocessor at the top, its vocoder in vocoder/), or a shipped one:"
-        f" {', '.join(SHIPPED_CONVERTERS)} (default: %(default)s)",
+        f" {', '.join(SHIPPED_CONVERTERS)} (default: {DEFAULT_CONVERTER}; {ANY_VOICE_CONVERTER} with --target-voice)",
     )
     convert.add_argument(
         "--target-voice",

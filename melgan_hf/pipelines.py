@@ -27,7 +27,7 @@ from .modeling_melgan import MelGANDiscriminator, MelGANGenerator
 from .modeling_melgan_vc import MelGANVCModel
 from .modeling_ppg_vc import PPGVCModel
 from .pitch import track_pitch
-from .shipped import resolve_model
+from .shipped import ANY_VOICE_CONVERTER, resolve_model
 
 DISCRIMINATOR_SUBFOLDER = "discriminator"
 VOCODER_SUBFOLDER = "vocoder"  # a style model's vocoder, inside its folder
@@ -463,7 +463,10 @@ class StyleTransferPipeline:
     def _require_any_to_any(self) -> None:
         if not self.any_to_any:
             kind = "PPG decoder" if isinstance(self.model, PPGVCModel) else "MelGAN-VC"
-            raise ValueError(f"This converter was trained for one target ({kind}); it cannot take a reference voice.")
+            raise ValueError(
+                f"This converter was trained for one target ({kind}); it cannot take a reference voice. A kNN"
+                f" converter can, such as the shipped {ANY_VOICE_CONVERTER!r}."
+            )
 
     @classmethod
     def from_pretrained(

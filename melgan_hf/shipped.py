@@ -20,13 +20,15 @@ SHIPPED_VOCODERS = {
     "vocoder-16k": "MelGAN vocoder (waveform generator), 16 kHz: speech in four languages, piano and strings",
 }
 SHIPPED_CONVERTERS = {
-    "voice-to-english": "kNN voice conversion: any voice → the English Asterisk speaker (Allison), or a voice you give",
+    "voice-to-english": "PPG voice conversion: any voice → the English Asterisk speaker (Allison): the default",
+    "voice-to-any": "kNN voice conversion: any voice → a voice you give (30 s to 5 min of it), or else Allison",
     "piano-to-strings": "piano → string ensemble (General MIDI timbres), 16 kHz",
 }
 # baselines: amplitude refiners for the refined-amplitude Griffin-Lim, found by `shipped_refiner_for` a front end
 SHIPPED_REFINERS = {"amplitude-refiner-16k": "log-mel → STFT amplitude, speech16k preset (refined Griffin-Lim)"}
 DEFAULT_VOCODER = "istft-vocoder-16k"
 DEFAULT_CONVERTER = "voice-to-english"
+ANY_VOICE_CONVERTER = "voice-to-any"  # the shipped converter that takes a target-voice reference
 
 
 def resolve_model(path_or_repo_id: str | os.PathLike) -> str | os.PathLike:
@@ -52,6 +54,7 @@ def shipped_refiner_for(audio_fields: dict) -> str | None:
 
 
 __all__ = [
+    "ANY_VOICE_CONVERTER",
     "DEFAULT_CONVERTER",
     "DEFAULT_VOCODER",
     "SHIPPED_CONVERTERS",

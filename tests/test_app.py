@@ -51,11 +51,11 @@ def test_an_uploaded_target_voice_is_converted_into_and_the_shared_model_is_left
 ) -> None:
     voice = tmp_path / "voice.wav"
     sf.write(voice, synthetic_melody(RATE, 40.0), RATE)  # 40 s of a "voice" (a melody) to convert into
-    default, *_ = client.predict(handle_file(microphone_clip), "voice-to-english", api_name="/convert")
+    default, *_ = client.predict(handle_file(microphone_clip), "voice-to-any", api_name="/convert")
     into_voice, *_ = client.predict(
-        handle_file(microphone_clip), "voice-to-english", handle_file(str(voice)), api_name="/convert"
+        handle_file(microphone_clip), "voice-to-any", handle_file(str(voice)), api_name="/convert"
     )
-    again, *_ = client.predict(handle_file(microphone_clip), "voice-to-english", api_name="/convert")
+    again, *_ = client.predict(handle_file(microphone_clip), "voice-to-any", api_name="/convert")
     converted, expected, repeated = (read_output(path)[0] for path in (into_voice, default, again))
     assert len(converted) == 5 * RATE and not np.array_equal(converted, expected)
     np.testing.assert_array_equal(repeated, expected)  # the next user still gets the shipped voice
@@ -111,12 +111,17 @@ def write_bad_inputs(folder) -> dict[str, tuple[tuple, str, str]]:
         "not audio": ((file("text.wav"), "voice-to-english"), "/convert", "not a readable audio file"),
         "empty": ((file("empty.wav"), "voice-to-english"), "/convert", "no samples"),
         "unknown Hub repo, offline": ((file("melody.wav"), "nobody/no-such-model"), "/convert", "offline"),
-        "short target voice": ((file("melody.wav"), "voice-to-english", file("melody.wav")), "/convert", "30 s"),
-        "silent target voice": ((file("melody.wav"), "voice-to-english", file("silence.wav")), "/convert", "silent"),
+        "short target voice": ((file("melody.wav"), "voice-to-any", file("melody.wav")), "/convert", "30 s"),
+        "silent target voice": ((file("melody.wav"), "voice-to-any", file("silence.wav")), "/convert", "silent"),
         "voice for a one-target converter": (
             (file("melody.wav"), "piano-to-strings", file("melody.wav")),
             "/convert",
             "cannot take a reference voice",
+        ),
+        "voice for the default PPG converter": (
+            (file("melody.wav"), "voice-to-english", file("melody.wav")),
+            "/convert",
+            "such as the shipped 'voice-to-any'",
         ),
         "nothing to invert": ((None, None, "vocoder-16k"), "/invert", "Upload an audio file"),
         "NaN mel": ((None, file("nan.npy"), "vocoder-16k"), "/invert", "NaN"),

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModel
 
 from melgan_hf import PhoneEncoderConfig, PhoneEncoderModel, PPGVCConfig, PPGVCModel, StyleTransferPipeline, save_audio
 from tests.test_knn_vc import RATE, features, harmonic_tone, tiny_16k_vocoder
 from tests.test_train_phone_encoder import toy_utterance
-from training import train_ppg_decoder
+from training import ship_model, train_ppg_decoder
 
 
 def tiny_encoder() -> PhoneEncoderModel:
@@ -127,7 +129,9 @@ def train(toy: dict[str, Path], output_dir: Path, *extra: str) -> None:
     )  # fmt: skip
 
 
-def test_training_learns_the_target_and_a_killed_run_resumes_to_the_same_weights(tmp_path, toy_target) -> None:
+def test_training_learns_the_target_and_a_killed_run_resumes_to_the_same_weights(
+    tmp_path, toy_target, monkeypatch: pytest.MonkeyPatch
+) -> None:
     train(toy_target, tmp_path / "whole", "--max_steps", "30")
     state = json.loads((tmp_path / "whole" / "trainer_state.json").read_text())
     assert state["validation_mel_l1_final"] < 0.6 * state["validation_mel_l1_initial"]
@@ -159,6 +163,14 @@ def test_training_learns_the_target_and_a_killed_run_resumes_to_the_same_weights
     )  # fmt: skip
     more = json.loads((tmp_path / "more" / "trainer_state.json").read_text())
     assert more["validation_mel_l1_initial"] == pytest.approx(state["validation_mel_l1_final"], rel=1e-4)
+
+    # Shipped into the package, it keeps its critic, so training can go on from the shipped converter.
+    monkeypatch.setattr(ship_model, "SHIPPED_DIR", tmp_path / "models")
+    monkeypatch.setattr(sys, "argv", ["ship_model.py", str(tmp_path / "whole"), "toy-voice"])
+    ship_model.main()
+    shipped, critic = tmp_path / "models" / "toy-voice", train_ppg_decoder.CRITIC_FILE
+    assert load_file(shipped / critic).keys() == load_file(tmp_path / "whole" / critic).keys()
+    assert isinstance(StyleTransferPipeline.from_pretrained(shipped).model, PPGVCModel)
 
 
 def test_the_trainer_names_a_missing_encoder_and_a_bad_config(tmp_path, toy_target) -> None:

@@ -85,6 +85,19 @@ def test_cli_uses_the_shipped_models_when_no_model_is_named(tmp_path) -> None:
         assert rate == RATE and len(audio) == RATE
 
 
+def test_with_a_target_voice_and_no_model_the_cli_takes_the_any_to_any_converter(tmp_path, capsys) -> None:
+    assert not StyleTransferPipeline.from_pretrained(shipped.DEFAULT_CONVERTER).any_to_any
+    assert StyleTransferPipeline.from_pretrained(shipped.ANY_VOICE_CONVERTER).any_to_any
+    sf.write(tmp_path / "clip.wav", synthetic_melody(RATE, 1.0), RATE)
+    (tmp_path / "voice").mkdir()
+    sf.write(tmp_path / "voice" / "voice.wav", synthetic_melody(RATE, 40.0), RATE)  # a 40 s "voice"
+    convert = ["convert", str(tmp_path / "clip.wav"), "--target-voice", str(tmp_path / "voice"), "--quiet"]
+    assert cli([*convert, "--out", str(tmp_path / "into-voice")]) == 0
+    assert len(sf.read(tmp_path / "into-voice" / "clip.wav")[0]) == RATE
+    assert cli([*convert, "--model", shipped.DEFAULT_CONVERTER, "--out", str(tmp_path / "refused")]) == 2
+    assert f"such as the shipped '{shipped.ANY_VOICE_CONVERTER}'" in capsys.readouterr().err
+
+
 def test_a_missing_shipped_model_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
     with pytest.raises(OSError, match="shipped model 'vocoder-16k' is missing"):

@@ -32,6 +32,7 @@ from melgan_hf.audio import synthetic_melody  # noqa: E402
 from melgan_hf.cli import update_model_card  # noqa: E402
 from melgan_hf.feature_extraction_melgan import MelGANFeatureExtractor  # noqa: E402
 from melgan_hf.shipped import SHIPPED_DIR  # noqa: E402
+from training.train_ppg_decoder import CRITIC_FILE  # noqa: E402
 
 
 def fp16_rounded(module: torch.nn.Module) -> torch.nn.Module:
@@ -114,6 +115,8 @@ def main() -> None:
         for network in networks:
             network.half()
     model.save_pretrained(destination)
+    if (trained / CRITIC_FILE).is_file():  # a PPG converter's critic, so training can continue from the shipped one
+        shutil.copy(trained / CRITIC_FILE, destination / CRITIC_FILE)
     card = trained / "README.md"
     if card.is_file():
         shutil.copy(card, destination / "README.md")
