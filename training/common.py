@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import re
@@ -66,6 +67,20 @@ class TrainState:
     def load_state_dict(self, state: dict[str, float]) -> None:
         self.step = int(state["step"])
         self.cpu_seconds = float(state.get("cpu_seconds", 0.0))  # checkpoints from before it was counted
+
+    def budget_used(self, max_steps: int, max_minutes: float | None) -> float:
+        """Share of the run's budget spent: the steps, or the CPU minutes where those run out first."""
+        by_steps = self.step / max_steps
+        return max(by_steps, self.cpu_seconds / 60 / max_minutes) if max_minutes else by_steps
+
+
+def set_warmup_cosine_lr(
+    optimizer: torch.optim.Optimizer, peak: float, warmup_steps: int, step: int, budget: float
+) -> None:
+    """Linear warm-up to `peak`, then cosine decay over the budget (0 → 1), so a CPU-minute budget ends cooled."""
+    warmup = min(1.0, (step + 1) / warmup_steps)
+    for group in optimizer.param_groups:
+        group["lr"] = peak * warmup * 0.5 * (1 + math.cos(math.pi * min(budget, 1.0)))
 
 
 def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:

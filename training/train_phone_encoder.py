@@ -52,6 +52,7 @@ from training.common import (
     render_model_card,
     save_checkpoint,
     scalar_hparams,
+    set_warmup_cosine_lr,
     write_json,
 )
 from training.dataset import LabelledClip, SegmentSampler, load_labelled_folder
@@ -273,8 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     initial = frame_accuracy(model, validation) if accelerator.is_main_process and resumed_from is None else None
 
     def budget_used() -> float:
-        by_steps = state.step / train_config.max_steps
-        return max(by_steps, state.cpu_seconds / 60 / args.max_minutes) if args.max_minutes else by_steps
+        return state.budget_used(train_config.max_steps, args.max_minutes)
 
     started, cpu_started = time.monotonic(), time.process_time()
     progress = tqdm(total=train_config.max_steps, initial=state.step, desc="phones", unit="step", disable=not show)
@@ -288,9 +288,9 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             log_mel = augment(torch.cat(audio_parts), state.step, accelerator.process_index)
         labels = torch.cat(label_parts).to(accelerator.device)
-        warmup = min(1.0, (state.step + 1) / train_config.warmup_steps)
-        for group in optimizer.param_groups:  # warm-up, then cosine decay over the budget
-            group["lr"] = train_config.learning_rate * warmup * 0.5 * (1 + math.cos(math.pi * min(budget_used(), 1)))
+        set_warmup_cosine_lr(
+            optimizer, train_config.learning_rate, train_config.warmup_steps, state.step, budget_used()
+        )
         with accelerator.autocast():
             logits = prepared(log_mel.to(accelerator.device)).logits
         loss = loss_fn(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1))

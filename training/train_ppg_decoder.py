@@ -54,6 +54,7 @@ from training.common import (
     render_model_card,
     save_checkpoint,
     scalar_hparams,
+    set_warmup_cosine_lr,
     write_json,
 )
 from training.dataset import SegmentSampler, load_folder, split_by_file
@@ -260,8 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     mel_mean, mel_std = (t.to(device) for t in mel_scale)
 
     def budget_used() -> float:
-        by_steps = state.step / train_config.max_steps
-        return max(by_steps, state.cpu_seconds / 60 / args.max_minutes) if args.max_minutes else by_steps
+        return state.budget_used(train_config.max_steps, args.max_minutes)
 
     def critic_view(mel: torch.Tensor) -> torch.Tensor:
         return ((mel - mel_mean) / mel_std).transpose(1, 2)
@@ -277,9 +277,9 @@ def main(argv: list[str] | None = None) -> None:
             inputs = model.decoder_inputs(heard.to(device), pitch.to(device))
         clean = clean.to(device)
         adversarial = train_config.lambda_adversarial > 0 and state.step >= train_config.adversarial_start_step
-        warmup = min(1.0, (state.step + 1) / train_config.warmup_steps)
-        for group in optimizer.param_groups:  # warm-up, then cosine decay over the budget
-            group["lr"] = train_config.learning_rate * warmup * 0.5 * (1 + math.cos(math.pi * min(budget_used(), 1)))
+        set_warmup_cosine_lr(
+            optimizer, train_config.learning_rate, train_config.warmup_steps, state.step, budget_used()
+        )
         with accelerator.autocast():
             predicted = decoder(inputs).float()
         losses = {"mel_l1": (predicted - clean).abs().mean()}
