@@ -1,6 +1,7 @@
 """
 Microphone-like and speaker-like variety for training data that has little of it (synthetic voices, studio
-prompts): coloured noise, room reverberation and vocal-tract-length warping; and `office_microphone`, the fixed
+prompts): coloured noise, room reverberation, vocal-tract-length warping and WORLD resynthesis in other registers;
+and `office_microphone`, the fixed
 degradation that validation and `melgan-hf evaluate convert` test robustness with. Each takes its random draws from
 a `numpy` generator the caller seeds, so a resumed run augments exactly as an uninterrupted one would. Speed (tempo
 with pitch) is `SegmentSampler`'s `speed_perturbation` in `training/`.
@@ -103,3 +104,31 @@ def warp_vocal_tract(magnitude: torch.Tensor, factors: torch.Tensor) -> torch.Te
         spectrum = magnitude[row]
         warped_rows.append(spectrum[:, low] * (1 - fraction) + spectrum[:, low + 1] * fraction)
     return torch.stack(warped_rows)
+
+
+def world_voices(
+    audio: np.ndarray, sampling_rate: int, scales: list[tuple[float, float]], frame_period_ms: float = 5.0
+) -> list[np.ndarray]:
+    """
+    Mono audio → one copy per `(f0_scale, formant_scale)`, resynthesised by the WORLD vocoder with the pitch
+    multiplied by `f0_scale` and the spectral envelope stretched by `formant_scale` (`warp_vocal_tract`'s warp):
+    the same words, timing and intonation in another register and vocal tract, e.g. (0.55, 0.85) for a man's voice
+    from a woman's. Each copy has the input's length and sample for sample its timing, so frame targets stay aligned.
+    One analysis (DIO + StoneMask, CheapTrick, D4C: ~0.06 s of CPU per second of 16 kHz audio) serves every copy.
+    """
+    import pyworld  # a core dependency (pitch tracking); imported here so that `import melgan_hf` stays light
+
+    signal = np.ascontiguousarray(audio, dtype=np.float64)
+    f0, times = pyworld.dio(signal, sampling_rate, frame_period=frame_period_ms)
+    f0 = pyworld.stonemask(signal, f0, times, sampling_rate)
+    envelope = pyworld.cheaptrick(signal, f0, times, sampling_rate)
+    aperiodicity = pyworld.d4c(signal, f0, times, sampling_rate)
+    copies = []
+    for f0_scale, formant_scale in scales:
+        warped = warp_vocal_tract(torch.from_numpy(envelope)[None], torch.tensor([formant_scale]))[0].numpy()
+        voice = pyworld.synthesize(
+            f0 * f0_scale, np.ascontiguousarray(warped), aperiodicity, sampling_rate, frame_period_ms
+        )[: signal.size]
+        voice = np.pad(voice, (0, signal.size - voice.size))
+        copies.append((voice * (np.abs(signal).max() / max(np.abs(voice).max(), 1e-8))).astype(np.float32))
+    return copies

@@ -14,9 +14,12 @@ from safetensors.torch import load_file
 from transformers import AutoModel
 
 from melgan_hf import PhoneEncoderConfig, PhoneEncoderModel, PPGVCConfig, PPGVCModel, StyleTransferPipeline, save_audio
+from melgan_hf.augment import world_voices
+from melgan_hf.pitch import track_pitch
 from tests.test_knn_vc import RATE, features, harmonic_tone, tiny_16k_vocoder
 from tests.test_train_phone_encoder import toy_utterance
 from training import ship_model, train_ppg_decoder
+from training.dataset import SegmentSampler
 
 
 def tiny_encoder() -> PhoneEncoderModel:
@@ -96,6 +99,59 @@ def test_the_pipeline_runs_a_ppg_converter_and_refuses_a_reference_voice(tmp_pat
     np.testing.assert_allclose(loaded(source, RATE)[0], converted, atol=2e-4)
 
 
+def test_world_copies_move_the_pitch_and_the_formants_and_keep_the_timing() -> None:
+    tone = harmonic_tone(np.array([150.0]), 1.0)
+    audio = np.concatenate([tone, np.zeros(RATE // 2, dtype=np.float32), tone])
+    lower, same, brighter = world_voices(audio, RATE, [(0.5, 1.0), (1.0, 1.0), (1.0, 1.25)])
+    assert lower.shape == same.shape == brighter.shape == audio.shape
+
+    def median_f0(voice: np.ndarray) -> float:
+        f0 = track_pitch(voice, RATE, 256)
+        return float(np.median(f0[f0 > 0]))
+
+    assert median_f0(lower) == pytest.approx(75, rel=0.05)
+    assert median_f0(brighter) == pytest.approx(150, rel=0.05)
+
+    def centroid(voice: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(voice[: RATE // 2]))
+        return float((spectrum * np.fft.rfftfreq(RATE // 2, 1 / RATE)).sum() / spectrum.sum())
+
+    assert centroid(brighter) > 1.1 * centroid(same)  # the envelope moved up, the harmonics did not
+    gap = slice(RATE + 1600, RATE + RATE // 2 - 1600)  # inside the silence, clear of its edges
+    for copy in (lower, brighter):
+        assert np.abs(copy[gap]).max() < 0.01 * np.abs(copy).max()  # the silence stays where it was
+
+
+def test_the_encoder_hears_a_voice_copy_where_one_is_drawn_and_the_decoder_target_stays_clean() -> None:
+    quiet = {"noise_share": 0.0, "reverb_share": 0.0, "vocal_tract_range": (1.0, 1.0), "segment_frames": 16}
+    config = train_ppg_decoder.PPGTrainingConfig(voice_copies=2, copy_share=1.0, **quiet)
+    clips = [harmonic_tone(np.array([150.0, 200.0]), 1.0), harmonic_tone(np.array([180.0]), 0.8)]
+    copies = train_ppg_decoder.make_voice_copies(clips, RATE, config, show_progress=False)
+    assert [[copy.shape for copy in clip_copies] for clip_copies in copies] == [[clip.shape] * 2 for clip in clips]
+    again = train_ppg_decoder.make_voice_copies(clips, RATE, config, show_progress=False)
+    for made, remade in zip(copies, again, strict=True):  # drawn from the seed
+        assert all(np.array_equal(a, b) for a, b in zip(made, remade, strict=True))
+
+    front_end = features()
+    length = config.segment_frames * front_end.hop_length
+    audio, placements = SegmentSampler(clips, length, seed=0).draw(0, 4)
+
+    def mel(batch: torch.Tensor) -> torch.Tensor:
+        return front_end.log_mel_from_magnitude(front_end.magnitude_spectrogram(batch))
+
+    heard, clean = train_ppg_decoder.EncoderAugmenter(config, front_end, copies)(audio, placements, 0, 0)
+    torch.testing.assert_close(clean, mel(audio))
+    for row, (index, start, _) in enumerate(placements):
+        candidates = [mel(torch.from_numpy(copy[start : start + length])[None])[0] for copy in copies[index]]
+        assert any(torch.allclose(heard[row], candidate, atol=1e-4) for candidate in candidates)
+    assert not torch.allclose(heard, clean, atol=0.1)
+
+    plain = train_ppg_decoder.PPGTrainingConfig(voice_copies=2, copy_share=0.0, **quiet)
+    torch.testing.assert_close(
+        train_ppg_decoder.EncoderAugmenter(plain, front_end, copies)(audio, placements, 0, 0)[0], clean
+    )
+
+
 @pytest.fixture(scope="module")
 def toy_target(tmp_path_factory) -> dict[str, Path]:
     """A 'speaker' whose 'phones' are two vowel-like tones, hiss and silence; a tiny encoder and vocoder and recipe."""
@@ -110,6 +166,7 @@ def toy_target(tmp_path_factory) -> dict[str, Path]:
         "model:\n  hidden_channels: 16\n  dilations: [1, 2]\n"
         "training:\n  batch_size: 4\n  segment_frames: 32\n  learning_rate: 0.02\n  warmup_steps: 5\n"
         "  adversarial_start_step: 10\n  save_every: 10\n  eval_every: 10\n  log_every: 5\n  validation_files: 2\n"
+        "  voice_copies: 1\n"
     )
     return {"target": root / "target", "encoder": root / "encoder", "vocoder": root / "vocoder", "config": config}
 
@@ -173,12 +230,17 @@ def test_training_learns_the_target_and_a_killed_run_resumes_to_the_same_weights
     assert isinstance(StyleTransferPipeline.from_pretrained(shipped).model, PPGVCModel)
 
 
-def test_the_trainer_names_a_missing_encoder_and_a_bad_config(tmp_path, toy_target) -> None:
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("lambda_mell: 3", "lambda_mell"), ("voice_copies: -1", "voice_copies"),
+     ("copy_f0_range: [0, 1]", "copy_f0_range"), ("copy_share: 2", "copy_share")],
+)  # fmt: skip
+def test_the_trainer_names_a_missing_encoder_and_a_bad_config(tmp_path, toy_target, line: str, message: str) -> None:
     with pytest.raises(SystemExit):
         train_ppg_decoder.parse_args(["--target", "x", "--output_dir", "o"])
     config = tmp_path / "bad.yaml"
-    config.write_text("training:\n  lambda_mell: 3\n")
-    with pytest.raises(ValueError, match="lambda_mell"):
+    config.write_text(f"training:\n  {line}\n")
+    with pytest.raises(ValueError, match=message):
         train_ppg_decoder.main(
             ["--encoder", str(toy_target["encoder"]), "--target", str(toy_target["target"]), "--config", str(config),
              "--output_dir", str(tmp_path / "o")]

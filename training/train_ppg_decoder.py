@@ -37,7 +37,7 @@ from transformers import AutoConfig
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train_ppg_decoder.py` anywhere
 
 from melgan_hf import MelGANVCConfig, MelGANVocoder, PhoneEncoderModel, PPGVCConfig, PPGVCModel, StyleTransferPipeline
-from melgan_hf.augment import add_noise, reverberate, warp_vocal_tract
+from melgan_hf.augment import add_noise, reverberate, warp_vocal_tract, world_voices
 from melgan_hf.modeling_melgan_vc import MelGANVCCritic
 from melgan_hf.pipelines import load_model, require_same_front_end, resolve_model, speech_features
 from melgan_hf.pitch import log_f0_statistics, pitch_features
@@ -82,6 +82,10 @@ class PPGTrainingConfig:
     noise_snr_db: tuple[float, float] = (10.0, 40.0)
     reverb_share: float = 0.2
     reverb_rt60: tuple[float, float] = (0.15, 0.6)
+    voice_copies: int = 0  # WORLD copies of each clip in other registers (`world_voices`), made once before training
+    copy_share: float = 0.5  # of the segments the encoder hears from one of those copies
+    copy_f0_range: tuple[float, float] = (0.5, 1.4)  # pitch scale of a copy, drawn log-uniformly
+    copy_formant_range: tuple[float, float] = (0.8, 1.15)  # its formant scale, drawn log-uniformly
     grad_clip: float = 5.0
     max_steps: int = 20_000
     save_every: int = 500
@@ -92,13 +96,26 @@ class PPGTrainingConfig:
     seed: int = 1234
 
     def __post_init__(self) -> None:
-        for name in ("adam_betas", "vocal_tract_range", "noise_snr_db", "reverb_rt60"):
+        for name in (
+            "adam_betas",
+            "vocal_tract_range",
+            "noise_snr_db",
+            "reverb_rt60",
+            "copy_f0_range",
+            "copy_formant_range",
+        ):
             setattr(self, name, tuple(float(value) for value in getattr(self, name)))
         positive = ("batch_size", "segment_frames", "max_steps", "save_every", "eval_every", "log_every")
         for name in (*positive, "keep_checkpoints", "critic_channels"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"training.{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("noise_share", "reverb_share"):
+        if not isinstance(self.voice_copies, int) or self.voice_copies < 0:
+            raise ValueError(f"training.voice_copies must be a non-negative integer, got {self.voice_copies!r}")
+        for name in ("copy_f0_range", "copy_formant_range"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"training.{name} must be (low, high) with 0 < low <= high, got {getattr(self, name)}")
+        for name in ("noise_share", "reverb_share", "copy_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"training.{name} must be in [0, 1], got {getattr(self, name)!r}")
         if min(self.learning_rate, self.critic_learning_rate, self.lambda_mel) <= 0 or self.lambda_adversarial < 0:
@@ -150,21 +167,47 @@ def build_model(args: argparse.Namespace, fields: dict[str, Any], mean_mel: torc
 
 
 class EncoderAugmenter:
-    """Room, noise and vocal-tract warp for the encoder's view of a batch, from a generator seeded by (seed, step,
-    process); the decoder's target stays the clean log-mel of the same STFT."""
+    """The encoder's view of a batch: a share of the segments swapped for the same stretch of a WORLD copy in another
+    register (`copies[clip]`, made by `make_voice_copies`), then room, noise and vocal-tract warp, all drawn from a
+    generator seeded by (seed, step, process); the decoder's target stays the clean log-mel of the original."""
 
-    def __init__(self, config: PPGTrainingConfig, features: Any) -> None:
-        self.config, self.features = config, features
+    def __init__(self, config: PPGTrainingConfig, features: Any, copies: list[list[np.ndarray]]) -> None:
+        self.config, self.features, self.copies = config, features, copies
 
-    def __call__(self, audio: torch.Tensor, step: int, process_index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(batch, samples)` → (augmented log-mel for the encoder, clean log-mel target)."""
+    def __call__(
+        self, audio: torch.Tensor, placements: list[tuple[int, int, float]], step: int, process_index: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(batch, samples)` and where each row came from → (augmented log-mel for the encoder, clean target)."""
         config, features = self.config, self.features
         rng = np.random.default_rng([config.seed, step, process_index, 2])
         clean = features.log_mel_from_magnitude(features.magnitude_spectrogram(audio))
-        heard = reverberate(audio, rng, features.sampling_rate, config.reverb_rt60, config.reverb_share)
+        heard = audio.clone()
+        for row, (index, start, _) in enumerate(placements):
+            if self.copies and self.copies[index] and rng.random() < config.copy_share:
+                piece = self.copies[index][rng.integers(len(self.copies[index]))][start : start + audio.shape[1]]
+                heard[row] = torch.from_numpy(np.pad(piece, (0, audio.shape[1] - piece.size)))
+        heard = reverberate(heard, rng, features.sampling_rate, config.reverb_rt60, config.reverb_share)
         heard = add_noise(heard, rng, config.noise_snr_db, config.noise_share)
         factors = torch.from_numpy(rng.uniform(*config.vocal_tract_range, size=audio.shape[0]))
         return features.log_mel_from_magnitude(warp_vocal_tract(features.magnitude_spectrogram(heard), factors)), clean
+
+
+def make_voice_copies(
+    clips: list[np.ndarray], sampling_rate: int, config: PPGTrainingConfig, show_progress: bool
+) -> list[list[np.ndarray]]:
+    """`config.voice_copies` WORLD copies of each clip, each at its own pitch and formant scale (log-uniform over the
+    configured ranges, from the seed): the target's words in the registers of the voices it will be asked to convert,
+    so the decoder learns to answer what the encoder makes of a man's or a child's voice, not only of the target's."""
+    if config.voice_copies == 0:
+        return []
+    rng = np.random.default_rng([config.seed, 3])
+    copies = []
+    for audio in tqdm(clips, desc="voice copies", unit="clip", disable=not show_progress):
+        scales = np.exp(
+            rng.uniform(*np.log([config.copy_f0_range, config.copy_formant_range]).T, size=(config.voice_copies, 2))
+        )
+        copies.append(world_voices(audio, sampling_rate, [tuple(pair) for pair in scales]))
+    return copies
 
 
 def segment_pitch(
@@ -254,7 +297,8 @@ def main(argv: list[str] | None = None) -> None:
     hparams = {**dataclasses.asdict(train_config), "target": str(args.target)}
     accelerator.init_trackers("logs", config=scalar_hparams(hparams))
     sampler = SegmentSampler([c.audio for c in training_clips], frames * hop, train_config.seed)
-    augment = EncoderAugmenter(train_config, features)
+    copies = make_voice_copies([c.audio for c in training_clips], rate, train_config, show)
+    augment = EncoderAugmenter(train_config, features, copies)
     log_path = output_dir / "train_log.jsonl"
     initial = validation_l1(model, validation) if accelerator.is_main_process and resumed_from is None else None
     device = accelerator.device
@@ -272,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     while budget_used() < 1:
         audio, placements = sampler.draw(state.step, train_config.batch_size, accelerator.process_index)
         with torch.no_grad():
-            heard, clean = augment(audio, state.step, accelerator.process_index)
+            heard, clean = augment(audio, placements, state.step, accelerator.process_index)
             pitch = segment_pitch(pitches, placements, heard.shape[1], hop)
             inputs = model.decoder_inputs(heard.to(device), pitch.to(device))
         clean = clean.to(device)
