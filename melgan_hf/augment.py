@@ -1,10 +1,10 @@
 """
 Microphone-like and speaker-like variety for training data that has little of it (synthetic voices, studio
 prompts): coloured noise, room reverberation, vocal-tract-length warping and WORLD resynthesis in other registers;
-and `office_microphone`, the fixed
-degradation that validation and `melgan-hf evaluate convert` test robustness with. Each takes its random draws from
-a `numpy` generator the caller seeds, so a resumed run augments exactly as an uninterrupted one would. Speed (tempo
-with pitch) is `SegmentSampler`'s `speed_perturbation` in `training/`.
+and `office_microphone`, the fixed degradation that validation and `melgan-hf evaluate convert` test robustness
+with. Each takes its random draws from a `numpy` generator the caller seeds (or, for `world_voices`, its scales), so
+a resumed run augments exactly as an uninterrupted one would. Speed (tempo with pitch) is `SegmentSampler`'s
+`speed_perturbation` in `training/`.
 """
 
 from __future__ import annotations
