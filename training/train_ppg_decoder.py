@@ -183,7 +183,7 @@ class EncoderAugmenter:
         clean = features.log_mel_from_magnitude(features.magnitude_spectrogram(audio))
         heard = audio.clone()
         for row, (index, start, _) in enumerate(placements):
-            if self.copies and self.copies[index] and rng.random() < config.copy_share:
+            if self.copies and rng.random() < config.copy_share:
                 piece = self.copies[index][rng.integers(len(self.copies[index]))][start : start + audio.shape[1]]
                 heard[row] = torch.from_numpy(np.pad(piece, (0, audio.shape[1] - piece.size)))
         heard = reverberate(heard, rng, features.sampling_rate, config.reverb_rt60, config.reverb_share)
@@ -296,9 +296,9 @@ def main(argv: list[str] | None = None) -> None:
         accelerator.print(f"resume: continuing from {checkpoint} (step {state.step})")
     hparams = {**dataclasses.asdict(train_config), "target": str(args.target)}
     accelerator.init_trackers("logs", config=scalar_hparams(hparams))
-    sampler = SegmentSampler([c.audio for c in training_clips], frames * hop, train_config.seed)
-    copies = make_voice_copies([c.audio for c in training_clips], rate, train_config, show)
-    augment = EncoderAugmenter(train_config, features, copies)
+    training_audio = [clip.audio for clip in training_clips]
+    sampler = SegmentSampler(training_audio, frames * hop, train_config.seed)
+    augment = EncoderAugmenter(train_config, features, make_voice_copies(training_audio, rate, train_config, show))
     log_path = output_dir / "train_log.jsonl"
     initial = validation_l1(model, validation) if accelerator.is_main_process and resumed_from is None else None
     device = accelerator.device
