@@ -6,7 +6,7 @@ Round-trip latency of the app's `/convert` through `gradio_client`: a 5 s clip, 
 Without --url it starts `python app.py` itself (offline, shipped models) on a free port. The baseline row is the
 same conversion called in-process (no server, no upload), measured in the same run, so the table shows what the
 server adds. The plotting row times what the app adds for its spectrogram image (the mels of input and output, the
-figure, the PNG file). Targets: p50 ≤ 0.5 s for a 5 s clip on 2 CPU cores (issue 6); plotting adds ≤ 0.1 s p50
+figure, the JPEG file). Targets: p50 ≤ 0.5 s for a 5 s clip on 2 CPU cores (issue 6); plotting adds ≤ 0.1 s p50
 (issue 13).
 """
 
@@ -90,7 +90,7 @@ def main() -> None:
             ("Input", app.mel_of(melody, 48000, features)),
             ("Converted", app.mel_of(output, output_rate, features)),
         ]
-        Path(app.image_output("spectrograms.png", app.spectrograms(panels, features))).unlink()
+        Path(app.image_output("spectrograms.jpg", app.spectrograms(panels, features))).unlink()
         plotting.append(time.perf_counter() - start)
 
     server, url = (None, args.url) if args.url else start_app()

@@ -74,7 +74,7 @@ def test_invert_audio_gives_melgan_and_both_griffin_lim_baselines(client: Client
         audio, rate, subtype = read_output(path)
         assert (rate, subtype) == (RATE, "PCM_16")
         assert abs(len(audio) - 5 * RATE) < 256  # whole frames of the 5 s clip
-    assert Image.open(plot).format == "PNG"
+    assert Image.open(plot).format == "JPEG"
     assert "MelGAN" in details and "Griffin-Lim, refined amplitude" in details
 
 
@@ -182,11 +182,14 @@ def test_spectrogram_plot_has_seconds_hz_and_one_db_scale_for_all_panels() -> No
     for seconds in (0.5, 25.0):
         loud = features(synthetic_melody(RATE, seconds), sampling_rate=RATE)["input_features"][0]
         quiet = loud - 3.0  # 3 ln units ≈ 26 dB quieter
-        png = figure.render([("Input", loud), ("Converted", quiet)])
-        assert Image.open(BytesIO(png)).size[0] == SpectrogramFigure.width_inches * 100  # not a strip when short
+        image = figure.render([("Input", loud), ("Converted", quiet)])
+        assert Image.open(BytesIO(image)).size[0] == SpectrogramFigure.width_inches * 100  # not a strip when short
         input_scale, output_scale = (image.get_clim() for image in figure.images)
-        assert input_scale == output_scale
-        assert input_scale[1] == pytest.approx(float(features.to_decibels(loud.max())), abs=1e-3)
+        assert input_scale == output_scale == (-SpectrogramFigure.dynamic_range_db, 0.0)
+        input_level, output_level = (image.get_array() for image in figure.images)
+        assert float(input_level.max()) == pytest.approx(0.0, abs=1e-4)  # dB below the loudest bin of both
+        quieter_db = float(features.to_decibels(loud.max()) - features.to_decibels(quiet.max()))
+        assert float(output_level.max()) == pytest.approx(-quieter_db, abs=1e-3) and quieter_db > 20
         assert figure.axes[-1].get_xlim() == pytest.approx((0.0, len(loud) * features.hop_length / RATE))
     labels = {
         label.get_text(): position
@@ -196,4 +199,19 @@ def test_spectrogram_plot_has_seconds_hz_and_one_db_scale_for_all_panels() -> No
     bins = np.arange(features.feature_size)
     for text, hz in (("500", 500), ("1k", 1000), ("4k", 4000)):  # each tick sits on the mel bin of its frequency
         assert np.interp(labels[text], bins, features.mel_frequencies) == pytest.approx(hz, rel=1e-6)
-    assert figure.figure.axes[-1].get_ylabel() == "dB"
+    assert figure.figure.axes[-1].get_ylabel() == "dB below the loudest"
+
+
+def test_spectrogram_plot_redrawn_over_its_background_keeps_nothing_of_the_last_request() -> None:
+    """Each request redraws only the images, titles and time axis over a saved background: a short clip after a long
+    one must look as it does on a fresh figure, and different clips must look different."""
+    features = MelGANVocoder.from_pretrained("vocoder-16k").feature_extractor
+    short = features(synthetic_melody(RATE, 1.0), sampling_rate=RATE)["input_features"][0]
+    long = features(synthetic_melody(RATE, 9.0), sampling_rate=RATE)["input_features"][0]
+    fresh = SpectrogramFigure(2, features).render([("Input", short), ("Converted", short)])
+    reused = SpectrogramFigure(2, features)
+    after_long = reused.render([("A long input", long), ("Converted", long - 2.0)])
+    assert np.array_equal(
+        Image.open(BytesIO(reused.render([("Input", short), ("Converted", short)]))), Image.open(BytesIO(fresh))
+    )
+    assert not np.array_equal(Image.open(BytesIO(after_long)), Image.open(BytesIO(fresh)))

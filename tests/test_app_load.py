@@ -77,12 +77,12 @@ def test_identical_conversions_at_the_same_moment_get_complete_files_of_their_ow
             return audio["path"], slow_download(audio["url"]), plot["path"], slow_download(plot["url"])
 
         with ThreadPoolExecutor(2) as pool:
-            (audio_a, wav_a, plot_a, png_a), (audio_b, wav_b, plot_b, png_b) = pool.map(convert, range(2))
+            (audio_a, wav_a, plot_a, image_a), (audio_b, wav_b, plot_b, image_b) = pool.map(convert, range(2))
         where = f"round {round_index}"
         assert audio_a != audio_b and plot_a != plot_b, f"{where}: two requests were given the same file"
         assert len(complete_wav(wav_a, where)) == 3 * RATE
         assert wav_a == wav_b, f"{where}: the same conversion downloaded differently"
-        assert png_a == png_b and png_a.startswith(b"\x89PNG"), f"{where}: the plots differ or are not PNG"
+        assert image_a == image_b and image_a.startswith(b"\xff\xd8\xff"), f"{where}: the plots differ or are not JPEG"
 
 
 @pytest.fixture

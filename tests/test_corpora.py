@@ -80,6 +80,19 @@ def test_synthetic_voices_are_parallel_and_idempotent(tmp_path) -> None:
 
 
 @needs_flite
+def test_voices_can_say_a_speakers_prompts_under_the_recordings_names(tmp_path) -> None:
+    from training.data.build_synthetic_voices import VOICES, build_voice, read_names, read_sentences
+
+    transcripts = tmp_path / "transcripts.tsv"
+    transcripts.write_text("file\ttext\nadded.flac\tAdded.\nblank.flac\t \nvm-goodbye.flac\tGoodbye.\n")
+    sentences, names = read_sentences(transcripts, None), read_names(transcripts, None)
+    assert list(zip(names, sentences, strict=True)) == [("added", "Added."), ("vm-goodbye", "Goodbye.")]
+    build_voice("flite-slt", VOICES["flite-slt"], sentences, tmp_path / "slt", names=names)
+    rows = (tmp_path / "slt" / "transcripts.tsv").read_text().splitlines()
+    assert rows[1:] == ["added.wav\tAdded.", "vm-goodbye.wav\tGoodbye."]
+
+
+@needs_flite
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="Debian's espeak-ng is not installed")
 def test_labelled_voices_carry_phone_timings_and_leave_out_every_nth_sentence(tmp_path) -> None:
     from melgan_hf.phones import PHONE_INDEX, SILENCE, read_phone_intervals

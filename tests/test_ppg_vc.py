@@ -7,19 +7,29 @@ import shutil
 import sys
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-from melgan_hf import PhoneEncoderConfig, PhoneEncoderModel, PPGVCConfig, PPGVCModel, StyleTransferPipeline, save_audio
+from melgan_hf import (
+    PhoneEncoderConfig,
+    PhoneEncoderModel,
+    PPGVCConfig,
+    PPGVCModel,
+    StyleTransferPipeline,
+    load_audio,
+    save_audio,
+)
 from melgan_hf.augment import world_voices
+from melgan_hf.modeling_phone_encoder import content_features
 from melgan_hf.pitch import track_pitch
 from tests.test_knn_vc import RATE, features, harmonic_tone, tiny_16k_vocoder
 from tests.test_train_phone_encoder import toy_utterance
 from training import ship_model, train_ppg_decoder
-from training.dataset import SegmentSampler
+from training.dataset import Clip, SegmentSampler
 
 
 def tiny_encoder() -> PhoneEncoderModel:
@@ -152,6 +162,55 @@ def test_the_encoder_hears_a_voice_copy_where_one_is_drawn_and_the_decoder_targe
     )
 
 
+def test_parallel_content_lines_another_voices_words_up_with_the_targets_frames(tmp_path) -> None:
+    """A 'rendition' that pauses mid-sentence: DTW maps each target frame onto the same words in it, where reading
+    frame for frame would not; clips without a rendition get none, and a folder naming no clip is refused."""
+    model, front_end = tiny_ppg(), features()
+    rng = np.random.default_rng(3)
+    clips = []
+    for name in ("said", "unsaid"):
+        audio = toy_utterance(rng, 1.5)[0]
+        audio[0] = audio[-1] = 0.3  # nothing for the loader's trimming to take
+        save_audio(tmp_path / "target" / f"{name}.wav", audio, RATE)
+        clips.append(Clip(tmp_path / "target" / f"{name}.wav", audio))
+    half = clips[0].audio.size // 2
+    paused = np.concatenate([clips[0].audio[:half], np.zeros(RATE // 2, np.float32), clips[0].audio[half:]])
+    save_audio(tmp_path / "voices" / "slow" / "said.wav", paused, RATE)
+    mels = [log_mel(clip.audio).numpy() for clip in clips]
+    aligned = train_ppg_decoder.align_parallel_content(model, front_end, clips, mels, tmp_path / "voices", False)
+    assert [len(versions) for versions in aligned] == [1, 0]
+    own = content_features(model.encoder, torch.from_numpy(mels[0])[None], "posteriors")[0].numpy()
+    theirs = content_features(model.encoder, log_mel(paused)[None], "posteriors")[0].numpy()
+    assert aligned[0][0].shape == own.shape
+    assert np.allclose(np.linalg.norm(aligned[0][0], axis=1), 1, atol=1e-5)
+    lined_up = float(np.mean(np.sum(aligned[0][0] * own, axis=1)))
+    frame_for_frame = float(np.mean(np.sum(theirs[: len(own)] * own, axis=1)))
+    assert lined_up > 0.9 and lined_up > frame_for_frame + 0.2  # (0.94 against 0.64 when written)
+
+    (tmp_path / "strangers" / "voice").mkdir(parents=True)
+    save_audio(tmp_path / "strangers" / "voice" / "other.wav", paused, RATE)
+    with pytest.raises(SystemExit, match="strangers"):
+        train_ppg_decoder.align_parallel_content(model, front_end, clips, mels, tmp_path / "strangers", False)
+
+
+def test_parallel_content_replaces_only_the_content_of_the_drawn_segments() -> None:
+    width, frames, hop = 5, 4, 256
+    inputs = torch.arange(2 * frames * (width + 3), dtype=torch.float32).reshape(2, frames, width + 3)
+    version = np.full((10, width), -1.0, dtype=np.float32)
+    version[:, 0] = np.arange(10)
+    aligned = [[version], []]  # the second clip has no rendition
+    placements = [(0, 3 * hop, 1.0), (1, 0, 1.0)]
+    always = train_ppg_decoder.PPGTrainingConfig(parallel_share=1.0)
+    swapped = train_ppg_decoder.with_parallel_content(inputs, aligned, placements, hop, always, 0, 0)
+    torch.testing.assert_close(swapped[0, :, :width], torch.from_numpy(version[3 : 3 + frames]))  # its frames
+    torch.testing.assert_close(swapped[0, :, width:], inputs[0, :, width:])  # pitch, voicing, energy stay
+    torch.testing.assert_close(swapped[1], inputs[1])
+    never = train_ppg_decoder.PPGTrainingConfig(parallel_share=0.0)
+    torch.testing.assert_close(
+        train_ppg_decoder.with_parallel_content(inputs, aligned, placements, hop, never, 0, 0), inputs
+    )
+
+
 @pytest.fixture(scope="module")
 def toy_target(tmp_path_factory) -> dict[str, Path]:
     """A 'speaker' whose 'phones' are two vowel-like tones, hiss and silence; a tiny encoder and vocoder and recipe."""
@@ -230,10 +289,21 @@ def test_training_learns_the_target_and_a_killed_run_resumes_to_the_same_weights
     assert isinstance(StyleTransferPipeline.from_pretrained(shipped).model, PPGVCModel)
 
 
+def test_the_trainer_takes_other_voices_renditions_of_the_targets_clips(tmp_path, toy_target) -> None:
+    spoken = load_audio(toy_target["target"] / "00.wav")[0]
+    save_audio(tmp_path / "voices" / "slow" / "00.wav", librosa.effects.time_stretch(spoken, rate=0.8), RATE)
+    train(toy_target, tmp_path / "out", "--max_steps", "3", "--parallel", str(tmp_path / "voices"))
+    state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
+    assert state["parallel"] == str(tmp_path / "voices") and state["steps"] == 3
+    with pytest.raises(SystemExit, match="no-voices"):
+        train(toy_target, tmp_path / "none", "--max_steps", "1", "--parallel", str(tmp_path / "no-voices"))
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [("lambda_mell: 3", "lambda_mell"), ("voice_copies: -1", "voice_copies"),
-     ("copy_f0_range: [0, 1]", "copy_f0_range"), ("copy_share: 2", "copy_share")],
+     ("copy_f0_range: [0, 1]", "copy_f0_range"), ("copy_share: 2", "copy_share"),
+     ("parallel_share: -0.1", "parallel_share")],
 )  # fmt: skip
 def test_the_trainer_names_a_missing_encoder_and_a_bad_config(tmp_path, toy_target, line: str, message: str) -> None:
     with pytest.raises(SystemExit):

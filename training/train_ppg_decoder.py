@@ -7,8 +7,12 @@ The phone encoder (a `PhoneEncoderModel`, or the one inside a kNN converter such
 the decoder learns to turn each frame's content, log-F0 z-score, voicing and energy back into the target's log-mel.
 The encoder hears the target's audio warped in vocal-tract length, through rooms and noise, while the decoder must
 still answer with the clean original: what is left of the target's timbre in the content then cannot help, so the
-decoder learns to supply the timbre itself, as it must for other speakers. Loss: L1 on the log-mel, and after
-`adversarial_start_step` a hinge critic on the mels (MelGAN-VC's critic) against the over-smoothing L1 alone makes.
+decoder learns to supply the timbre itself, as it must for other speakers. With `--parallel DIR` (other voices saying
+the target's own prompts, `DIR/<voice>/<clip stem>.wav`, e.g. from `training/data/build_synthetic_voices.py
+--keep-names`), a share of the segments takes its content from another voice's rendition of the same words, aligned
+to the target's frames by DTW, so the decoder learns what the encoder makes of other voices. Loss: L1 on the log-mel,
+and after `adversarial_start_step` a hinge critic on the mels (MelGAN-VC's critic) against the over-smoothing L1 alone
+makes.
 
 Every `eval_every` steps the mel L1 on held-out target files goes to the log; checkpoints resume exactly
 (`--resume`); the budget is steps or CPU minutes. OUT ends as a converter folder (`StyleTransferPipeline
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import librosa
 import numpy as np
 import torch
 from accelerate.utils import set_seed
@@ -39,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training
 from melgan_hf import MelGANVCConfig, MelGANVocoder, PhoneEncoderModel, PPGVCConfig, PPGVCModel, StyleTransferPipeline
 from melgan_hf.augment import add_noise, reverberate, warp_vocal_tract, world_voices
 from melgan_hf.modeling_melgan_vc import MelGANVCCritic
-from melgan_hf.pipelines import load_model, require_same_front_end, resolve_model, speech_features
+from melgan_hf.modeling_phone_encoder import content_features
+from melgan_hf.pipelines import audio_to_mel, load_model, require_same_front_end, resolve_model, speech_features
 from melgan_hf.pitch import log_f0_statistics, pitch_features
 from training.common import (
     TrainState,
@@ -86,6 +92,7 @@ class PPGTrainingConfig:
     copy_share: float = 0.5  # of the segments the encoder hears from one of those copies
     copy_f0_range: tuple[float, float] = (0.5, 1.4)  # pitch scale of a copy, drawn log-uniformly
     copy_formant_range: tuple[float, float] = (0.8, 1.15)  # its formant scale, drawn log-uniformly
+    parallel_share: float = 0.5  # of the segments whose content comes from another voice's rendition (`--parallel`)
     grad_clip: float = 5.0
     max_steps: int = 20_000
     save_every: int = 500
@@ -115,7 +122,7 @@ class PPGTrainingConfig:
             low, high = getattr(self, name)
             if not 0 < low <= high:
                 raise ValueError(f"training.{name} must be (low, high) with 0 < low <= high, got {getattr(self, name)}")
-        for name in ("noise_share", "reverb_share", "copy_share"):
+        for name in ("noise_share", "reverb_share", "copy_share", "parallel_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"training.{name} must be in [0, 1], got {getattr(self, name)!r}")
         if min(self.learning_rate, self.critic_learning_rate, self.lambda_mel) <= 0 or self.lambda_adversarial < 0:
@@ -129,6 +136,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output_dir", required=True, type=Path)
     parser.add_argument("--vocoder", default="istft-vocoder-16k", help="vocoder folder, Hub id or shipped name")
     parser.add_argument("--target_name", default=None, help="whose voice this is (default: the folder's name)")
+    parser.add_argument(
+        "--parallel", type=Path, default=None, help="other voices saying the target's prompts: DIR/<voice>/<stem>.wav"
+    )
     parser.add_argument("--config", default=None, help="YAML with 'model' (PPGVCConfig fields) and 'training'")
     parser.add_argument("--init_from", default=None, help="continue from a PPG converter folder (and its critic)")
     parser.add_argument("--max_steps", type=int, default=None, help="total steps (overrides the config)")
@@ -208,6 +218,68 @@ def make_voice_copies(
         )
         copies.append(world_voices(audio, sampling_rate, [tuple(pair) for pair in scales]))
     return copies
+
+
+def align_parallel_content(
+    model: PPGVCModel, features: Any, clips: list[Any], mels: list[np.ndarray], folder: Path, show_progress: bool
+) -> list[list[np.ndarray]]:
+    """
+    For each training clip, the content of every other voice's rendition of its words (`folder/<voice>/<stem>.*`,
+    loaded and trimmed like the target's clips), time-aligned to the clip's own content frames by DTW on the cosine
+    distance of the content (speaker-independent, so it lines up words, not voices): each of the clip's frames gets
+    the mean of the rendition's frames matched to it. Made once before training, outside the CPU budget.
+    """
+    voices = sorted(path for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []
+    if not voices:
+        raise SystemExit(f"--parallel {folder}: expected one folder per voice, found none.")
+    rate, content = features.sampling_rate, model.config.content
+    renditions: dict[str, list[Any]] = {}
+    for voice in voices:
+        loaded, _ = load_folder(voice, rate, features.n_fft, show_progress=False)
+        for rendition in loaded:
+            renditions.setdefault(rendition.path.stem, []).append(rendition)
+    aligned = []
+    progress = tqdm(zip(clips, mels, strict=True), total=len(clips), desc="parallel voices", disable=not show_progress)
+    for clip, mel in progress:
+        own = content_features(model.encoder, torch.as_tensor(mel)[None].float(), content)[0].numpy()
+        versions = []
+        for rendition in renditions.get(clip.path.stem, []):
+            their_mel, _ = audio_to_mel(rendition.audio, rate, features)
+            theirs = content_features(model.encoder, their_mel[None].float(), content)[0].numpy()
+            _, path = librosa.sequence.dtw(C=1.0 - own @ theirs.T)
+            summed, counts = np.zeros_like(own), np.zeros(len(own))
+            np.add.at(summed, path[:, 0], theirs[path[:, 1]])
+            np.add.at(counts, path[:, 0], 1)
+            mean = summed / counts[:, None]
+            versions.append((mean / np.linalg.norm(mean, axis=1, keepdims=True).clip(1e-8)).astype(np.float32))
+        aligned.append(versions)
+    if not any(aligned):
+        raise SystemExit(f"{folder}: no rendition is named after a target clip (<voice>/<clip stem>.wav).")
+    return aligned
+
+
+def with_parallel_content(
+    inputs: torch.Tensor,
+    aligned: list[list[np.ndarray]],
+    placements: list[tuple[int, int, float]],
+    hop: int,
+    config: PPGTrainingConfig,
+    step: int,
+    process_index: int,
+) -> torch.Tensor:
+    """`(batch, frames, width + 3)` decoder inputs with the content of `parallel_share` of the segments (those whose
+    clip has renditions) replaced by a rendition's aligned content over the same frames; pitch, voicing and energy
+    stay the target's own, so they match the clean mel the decoder must answer with."""
+    rng = np.random.default_rng([config.seed, step, process_index, 4])
+    inputs = inputs.clone()
+    for row, (index, start, _) in enumerate(placements):
+        if not aligned[index] or rng.random() >= config.parallel_share:
+            continue
+        version = aligned[index][rng.integers(len(aligned[index]))]
+        first = round(start / hop)
+        piece = torch.from_numpy(version[first : first + inputs.shape[1]])
+        inputs[row, : len(piece), : piece.shape[1]] = piece.to(inputs)
+    return inputs
 
 
 def segment_pitch(
@@ -299,6 +371,13 @@ def main(argv: list[str] | None = None) -> None:
     training_audio = [clip.audio for clip in training_clips]
     sampler = SegmentSampler(training_audio, frames * hop, train_config.seed)
     augment = EncoderAugmenter(train_config, features, make_voice_copies(training_audio, rate, train_config, show))
+    parallel = []
+    if args.parallel is not None:
+        mels = [mel for mel, _ in analysed]
+        parallel = align_parallel_content(model, features, training_clips, mels, args.parallel, show)
+        accelerator.print(
+            f"parallel voices: {sum(map(len, parallel))} renditions of {sum(map(bool, parallel))} target clips"
+        )
     log_path = output_dir / "train_log.jsonl"
     initial = validation_l1(model, validation) if accelerator.is_main_process and resumed_from is None else None
     device = accelerator.device
@@ -319,6 +398,10 @@ def main(argv: list[str] | None = None) -> None:
             heard, clean = augment(audio, placements, state.step, accelerator.process_index)
             pitch = segment_pitch(pitches, placements, heard.shape[1], hop)
             inputs = model.decoder_inputs(heard.to(device), pitch.to(device))
+            if parallel:
+                inputs = with_parallel_content(
+                    inputs, parallel, placements, hop, train_config, state.step, accelerator.process_index
+                )
         clean = clean.to(device)
         adversarial = train_config.lambda_adversarial > 0 and state.step >= train_config.adversarial_start_step
         set_warmup_cosine_lr(
@@ -392,6 +475,7 @@ def main(argv: list[str] | None = None) -> None:
             "data": report.to_dict(),
             "encoder": args.encoder,
             "init_from": args.init_from,
+            "parallel": str(args.parallel) if args.parallel else None,
             "vocoder": args.vocoder,
             "training": dataclasses.asdict(train_config),
         }

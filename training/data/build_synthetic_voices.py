@@ -8,6 +8,9 @@ Sentences come from FILE (one per line, or a `transcripts.tsv` written by build_
 list. Each voice gets OUT_DIR/<engine>-<voice>/NNNN.wav at the engine's rate, `transcripts.tsv` and `manifest.json`
 (package, version, license). Existing files are kept, so re-running is cheap. Needs Debian's flite and espeak-ng.
 
+`--keep-names` (with a `transcripts.tsv`) names each clip after the recording it transcribes (`agent-alreadyon.wav`):
+other voices saying a speaker's own prompts, which `train_ppg_decoder.py --parallel OUT_DIR` pairs with them.
+
 `--espeak-voices` adds any espeak-ng voice and variant (`espeak-ng --voices`, `+m1` … `+f5`). `--labels` also writes
 NNNN.phones.tsv beside each clip, its phones in `melgan_hf.phones` classes with the engine's own timings (espeak-ng's
 phoneme events, flite's `-psdur`): frame targets for a phone classifier. `--heldout-every N` leaves out every Nth
@@ -61,6 +64,12 @@ def read_sentences(path: Path | None, limit: int | None) -> list[str]:
     return sentences[:limit]
 
 
+def read_names(path: Path, limit: int | None) -> list[str]:
+    """The recordings' stems of a `transcripts.tsv`, in the order `read_sentences` gives their sentences."""
+    rows = [line.split("\t", 1) for line in path.read_text().splitlines()[1:] if "\t" in line]
+    return [Path(name).stem for name, sentence in rows if sentence.strip()][:limit]
+
+
 def synthesize(command: list[str], sentence: str, target: Path, labels: bool = False) -> None:
     """Run the engine into a temporary wav, then store it through save_audio (atomic, validated); with `labels`,
     through the engine's timed interface, writing the phone classes beside it (ValueError: a phone it cannot map)."""
@@ -89,7 +98,13 @@ def synthesize(command: list[str], sentence: str, target: Path, labels: bool = F
 
 
 def build_voice(
-    name: str, command: list[str], sentences: list[str], out_dir: Path, labels: bool = False, heldout_every: int = 0
+    name: str,
+    command: list[str],
+    sentences: list[str],
+    out_dir: Path,
+    labels: bool = False,
+    heldout_every: int = 0,
+    names: list[str] | None = None,
 ) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds, rate = 0.0, None
@@ -97,7 +112,7 @@ def build_voice(
     for index, sentence in enumerate(sentences):
         if heldout_every and index % heldout_every == 0:
             continue
-        target = out_dir / f"{index:04d}.wav"
+        target = out_dir / f"{names[index] if names else f'{index:04d}'}.wav"
         if not target.exists() or (labels and not target.with_suffix(".phones.tsv").exists()):
             try:
                 synthesize(command, sentence, target, labels)
@@ -135,6 +150,7 @@ def main() -> None:
     parser.add_argument("--espeak-voices", nargs="*", default=[], help="more espeak-ng voices, e.g. fr+m3 es+f2")
     parser.add_argument("--labels", action="store_true", help="also write NNNN.phones.tsv (phone timings)")
     parser.add_argument("--heldout-every", type=int, default=0, help="leave out sentences 0, N, 2N, … (evaluation)")
+    parser.add_argument("--keep-names", action="store_true", help="name clips after the tsv's recordings")
     args = parser.parse_args()
     voices = {voice: VOICES[voice] for voice in args.voices}
     voices.update({f"espeak-{voice.replace('+', '-')}": ["espeak-ng", "-v", voice] for voice in args.espeak_voices})
@@ -143,9 +159,13 @@ def main() -> None:
         raise SystemExit(f"Missing synthesizers: {' '.join(missing)}. Run: apt-get install {' '.join(missing)}")
     if args.heldout_every < 0:
         raise SystemExit("--heldout-every must be ≥ 0")
+    if args.keep_names and (args.sentences is None or args.sentences.suffix != ".tsv"):
+        raise SystemExit("--keep-names needs --sentences transcripts.tsv (it names clips after the tsv's files)")
     sentences = read_sentences(args.sentences, args.max_sentences)
+    names = read_names(args.sentences, args.max_sentences) if args.keep_names else None
     for name, command in voices.items():
-        manifest = build_voice(name, command, sentences, Path(args.out_dir) / name, args.labels, args.heldout_every)
+        out_dir = Path(args.out_dir) / name
+        manifest = build_voice(name, command, sentences, out_dir, args.labels, args.heldout_every, names)
         skipped = f", {len(manifest['unlabelled'])} left out (phones outside the inventory)" * bool(
             manifest["unlabelled"]
         )
