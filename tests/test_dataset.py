@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from melgan_hf import save_audio
 from tests.conftest import sine
@@ -54,3 +55,26 @@ def test_speed_perturbation_moves_pitch_within_its_range_and_stays_reproducible(
     np.testing.assert_array_equal(batch, perturbed_sampler.batch(0, 16).numpy())
     with pytest.raises(ValueError, match="speed_perturbation"):
         SegmentSampler(tone, SEGMENT, seed=0, speed_perturbation=1.0)
+
+
+def test_prefetching_sampler_draws_the_next_batch_in_the_background_and_the_same_batches() -> None:
+    import threading
+
+    from training.dataset import PrefetchingSampler
+
+    sampler = SegmentSampler([sine(440.0, 2.0, RATE), sine(660.0, 1.0, RATE)], SEGMENT, seed=3, speed_perturbation=0.1)
+    threads = {}
+    draw = sampler.batch
+
+    def recording_batch(step: int, batch_size: int, process_index: int = 0) -> torch.Tensor:
+        threads[step] = threading.current_thread().name
+        return draw(step, batch_size, process_index)
+
+    sampler.batch = recording_batch
+    for background in (True, False):
+        threads.clear()
+        prefetching = PrefetchingSampler(sampler, 4, process_index=1, background=background)
+        for step in (0, 1, 2, 7, 8, 3):  # in order, a jump ahead and one back, as a resume or accumulation does
+            assert torch.equal(prefetching.batch(step), draw(step, 4, 1)), (background, step)
+        assert threads[1].startswith("prefetch") == background and threads[8].startswith("prefetch") == background
+        assert not threads[7].startswith("prefetch")  # not the step after the last one: drawn when asked for

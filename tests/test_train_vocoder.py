@@ -207,6 +207,28 @@ def test_bad_training_config_names_the_key(tmp_path, corpus) -> None:
         train(trainer_args(config, corpus, tmp_path / "o"))
 
 
+def test_set_overrides_config_values_and_names_bad_items(tmp_path, corpus) -> None:
+    out = tmp_path / "o"
+    overrides = ["training.batch_size=3", "model.leaky_relu_slope=0.3", "training.adam_betas=[0.8, 0.99]"]
+    overrides.append("training.learning_rate=3e-4")  # a float, though YAML 1.1 reads it as a string
+    train(trainer_args(make_config(tmp_path), corpus, out, "--max_steps", "1", "--no_progress", "--set", *overrides))
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["training"]["batch_size"] == 3 and state["training"]["adam_betas"] == [0.8, 0.99]
+    assert state["training"]["learning_rate"] == 3e-4
+    assert state["overrides"] == overrides
+    assert MelGANVocoder.from_pretrained(out).generator.config.leaky_relu_slope == 0.3
+    for bad, message in (
+        ("training.batch_size", "expected SECTION.KEY=VALUE"),
+        ("batch_size=3", "expected SECTION.KEY=VALUE"),
+        ("optimizer.lr=1", "unknown section 'optimizer'"),
+        ("training.batch_size=[1", "not valid YAML"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            train(trainer_args(make_config(tmp_path), corpus, tmp_path / "bad", "--set", bad))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['batch_sise'\]"):
+        train(trainer_args(make_config(tmp_path), corpus, tmp_path / "bad", "--set", "training.batch_sise=3"))
+
+
 def test_feature_extractor_is_the_one_used_for_training(tmp_path, corpus) -> None:
     out = tmp_path / "o"
     train(trainer_args(make_config(tmp_path), corpus, out, "--max_steps", "1", "--no_progress"))
@@ -391,6 +413,17 @@ def test_amplitude_branch_starts_from_a_refiner_and_a_cpu_budget_stops_with_snap
         with pytest.raises(SystemExit, match=message):
             refused = ["--output_dir", str(tmp_path / "refused")]
             train(["--config", str(make_config(tmp_path, model=model)), *arguments, *refused, *source])
+
+
+def test_minute_budgets_count_cpu_time_on_a_cpu_and_wall_time_on_an_accelerator() -> None:
+    import time
+
+    from training.common import budget_clock
+
+    assert budget_clock(torch.device("cpu")) is time.process_time
+    # a GPU process mostly waits for the device, which costs no CPU time: the budget must still run out
+    assert budget_clock(torch.device("cuda", 0)) is time.monotonic
+    assert budget_clock(torch.device("mps")) is time.monotonic
 
 
 def test_audio_with_mel_crops_audio_and_mel_together() -> None:

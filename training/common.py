@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -10,6 +11,8 @@ import platform
 import re
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,28 @@ def load_yaml(path: str | os.PathLike, sections: tuple[str, ...] = ("model", "tr
     unknown = set(content) - set(sections)
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; expected {list(sections)}.")
+    return content
+
+
+def apply_overrides(content: dict[str, Any], overrides: list[str], sections: tuple[str, ...]) -> dict[str, Any]:
+    """`SECTION.KEY=VALUE` items (VALUE read as YAML) over a loaded config, so one recipe file serves other
+    machines (a GPU's bigger batches, say) without a copy of it."""
+    content = {name: dict(values or {}) for name, values in content.items()}
+    for item in overrides:
+        key, equals, text = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not equals or not dot or not name:
+            raise ValueError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. training.batch_size=32.")
+        if section not in sections:
+            raise ValueError(f"--set {item!r}: unknown section {section!r}; expected one of {list(sections)}.")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML: {error}") from error
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        content.setdefault(section, {})[name] = value
     return content
 
 
@@ -72,6 +97,12 @@ class TrainState:
         """Share of the run's budget spent: the steps, or the CPU minutes where those run out first."""
         by_steps = self.step / max_steps
         return max(by_steps, self.cpu_seconds / 60 / max_minutes) if max_minutes else by_steps
+
+
+def budget_clock(device: torch.device) -> Callable[[], float]:
+    """The clock `--max_minutes` runs on: CPU time on a CPU, so runs sharing cores are compared fairly; wall-clock
+    time on an accelerator, where the process mostly waits for the device and its data threads would count double."""
+    return time.process_time if device.type == "cpu" else time.monotonic
 
 
 def set_warmup_cosine_lr(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,3 +227,30 @@ class SegmentSampler:
             segments[row, : len(piece)] = piece
             placements.append((int(index), start, source_length / self.segment_length))
         return torch.from_numpy(segments), placements
+
+
+class PrefetchingSampler:
+    """
+    A `SegmentSampler` whose next batch is drawn in a background thread while the device trains on this one: on a
+    GPU the CPU-side cropping and speed perturbation would otherwise leave the device idle for part of every step.
+    Exact, because a batch is a pure function of its step: asking for any other step draws that one directly.
+    With `background=False` every batch is drawn when asked for (on a CPU the thread would take a core from
+    training).
+    """
+
+    def __init__(
+        self, sampler: SegmentSampler, batch_size: int, process_index: int = 0, background: bool = True
+    ) -> None:
+        self.sampler, self.batch_size, self.process_index = sampler, batch_size, process_index
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if background else None
+        self._pending: tuple[int, Future[torch.Tensor]] | None = None
+
+    def batch(self, step: int) -> torch.Tensor:
+        if self._pending is not None and self._pending[0] == step:
+            drawn = self._pending[1].result()
+        else:
+            drawn = self.sampler.batch(step, self.batch_size, self.process_index)
+        if self._pool is not None:
+            following = self._pool.submit(self.sampler.batch, step + 1, self.batch_size, self.process_index)
+            self._pending = (step + 1, following)
+        return drawn

@@ -42,6 +42,7 @@ from melgan_hf.pipelines import load_model
 from training.common import (
     TrainState,
     append_log,
+    budget_clock,
     dataclass_from_dict,
     describe_device,
     format_duration,
@@ -108,7 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", default=None, help="YAML with 'model' (PhoneEncoderConfig) and 'training'")
     parser.add_argument("--preset", default="speech16k", help="mel front end (the vocoder's) without --config")
     parser.add_argument("--max_steps", type=int, default=None, help="total steps (overrides the config)")
-    parser.add_argument("--max_minutes", type=float, default=None, help="stop after this many CPU minutes in all")
+    parser.add_argument(
+        "--max_minutes",
+        type=float,
+        default=None,
+        help="stop after this many CPU minutes in all (wall-clock minutes on a GPU)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output_dir")
     parser.add_argument("--init_from", default=None, help="start from a saved phone encoder (folder or Hub id)")
     parser.add_argument("--push_to_hub", default=None, metavar="REPO_ID")
@@ -276,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     def budget_used() -> float:
         return state.budget_used(train_config.max_steps, args.max_minutes)
 
-    started, cpu_started = time.monotonic(), time.process_time()
+    clock = budget_clock(accelerator.device)
+    started, cpu_started = time.monotonic(), clock()
     progress = tqdm(total=train_config.max_steps, initial=state.step, desc="phones", unit="step", disable=not show)
     model.train()
     while budget_used() < 1:
@@ -299,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
-        state.cpu_seconds += time.process_time() - cpu_started
+        state.cpu_seconds += clock() - cpu_started
         progress.update(1)
         if not math.isfinite(loss.item()):
             raise SystemExit(f"The loss became non-finite at step {state.step}; resume from a checkpoint.")
@@ -319,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
             accelerator.print(f"step {state.step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
         if state.step % train_config.save_every == 0 or finished:
             save_checkpoint(accelerator, output_dir, state.step, train_config.keep_checkpoints)
-        cpu_started = time.process_time()  # evaluation and saving are not training time
+        cpu_started = clock()  # evaluation and saving are not training time
     progress.close()
 
     accelerator.wait_for_everyone()

@@ -50,6 +50,7 @@ from melgan_hf.pitch import log_f0_statistics, pitch_features
 from training.common import (
     TrainState,
     append_log,
+    budget_clock,
     dataclass_from_dict,
     describe_device,
     format_duration,
@@ -142,7 +143,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", default=None, help="YAML with 'model' (PPGVCConfig fields) and 'training'")
     parser.add_argument("--init_from", default=None, help="continue from a PPG converter folder (and its critic)")
     parser.add_argument("--max_steps", type=int, default=None, help="total steps (overrides the config)")
-    parser.add_argument("--max_minutes", type=float, default=None, help="stop after this many CPU minutes in all")
+    parser.add_argument(
+        "--max_minutes",
+        type=float,
+        default=None,
+        help="stop after this many CPU minutes in all (wall-clock minutes on a GPU)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output_dir")
     parser.add_argument("--push_to_hub", default=None, metavar="REPO_ID")
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
@@ -389,7 +395,8 @@ def main(argv: list[str] | None = None) -> None:
     def critic_view(mel: torch.Tensor) -> torch.Tensor:
         return ((mel - mel_mean) / mel_std).transpose(1, 2)
 
-    started, cpu_started = time.monotonic(), time.process_time()
+    clock = budget_clock(accelerator.device)
+    started, cpu_started = time.monotonic(), clock()
     progress = tqdm(total=train_config.max_steps, initial=state.step, desc="ppg", unit="step", disable=not show)
     model.train()
     while budget_used() < 1:
@@ -428,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.zero_grad(set_to_none=True)
         critic_optimizer.zero_grad(set_to_none=True)  # the generator's pass left gradients in the critic
         state.step += 1
-        state.cpu_seconds += time.process_time() - cpu_started
+        state.cpu_seconds += clock() - cpu_started
         progress.update(1)
         if not math.isfinite(generator_loss.item()):
             raise SystemExit(f"The loss became non-finite at step {state.step}; resume from a checkpoint.")
@@ -449,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
             accelerator.print(f"step {state.step}: validation mel L1 {error:.4f}")
         if state.step % train_config.save_every == 0 or finished:
             save_checkpoint(accelerator, output_dir, state.step, train_config.keep_checkpoints)
-        cpu_started = time.process_time()  # evaluation and saving are not training time
+        cpu_started = clock()  # evaluation and saving are not training time
     progress.close()
 
     accelerator.wait_for_everyone()

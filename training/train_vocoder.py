@@ -44,6 +44,8 @@ from melgan_hf.shipped import resolve_model
 from training.common import (
     TrainState,
     append_log,
+    apply_overrides,
+    budget_clock,
     dataclass_from_dict,
     describe_device,
     format_duration,
@@ -57,7 +59,7 @@ from training.common import (
     scalar_hparams,
     write_json,
 )
-from training.dataset import Clip, DataReport, SegmentSampler, load_folder, split_by_file
+from training.dataset import Clip, DataReport, PrefetchingSampler, SegmentSampler, load_folder, split_by_file
 from training.losses import (
     MultiResolutionSTFTLoss,
     discriminator_hinge_loss,
@@ -165,7 +167,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max_minutes",
         type=float,
         default=None,
-        help="stop after this many CPU minutes of training in all (resumed runs count on from their checkpoint)",
+        help="stop after this many CPU minutes of training in all (wall-clock minutes on a GPU; resumed runs count on"
+        " from their checkpoint)",
     )
     parser.add_argument(
         "--snapshot_every_minutes",
@@ -186,6 +189,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--mixed_precision", choices=["no", "fp16", "bf16"], default=None, help="overrides accelerate's"
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override config values, e.g. --set training.batch_size=32 training.learning_rate=1e-4",
     )
     parser.add_argument("--no_progress", action="store_true", help="no progress bar (logs still go to TensorBoard)")
     return parser.parse_args(argv)
@@ -436,7 +446,10 @@ def validate(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    config_file = load_yaml(args.config)
+    try:
+        config_file = apply_overrides(load_yaml(args.config), args.set, ("model", "training"))
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
     train_config: VocoderTrainingConfig = dataclass_from_dict(
         VocoderTrainingConfig, config_file.get("training"), f"{args.config} training"
     )
@@ -536,7 +549,8 @@ def main(argv: list[str] | None = None) -> None:
     if accelerator.is_main_process and resumed_from is None:
         initial_distance = evaluate(0)
     log_path = output_dir / "train_log.jsonl"
-    started, cpu_started = time.monotonic(), time.process_time()
+    clock = budget_clock(accelerator.device)
+    started, cpu_started = time.monotonic(), clock()
     every = args.snapshot_every_minutes
     next_snapshot = (state.cpu_seconds / 60 // every + 1) * every if every else 0.0
     progress = tqdm(
@@ -548,10 +562,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     accumulation = train_config.gradient_accumulation_steps
     gan_step = GANStep(accelerator, generator, discriminator, optimizer_g, optimizer_d, features, train_config)
+    # on a CPU a background thread would only take a core from the training step
+    draw = PrefetchingSampler(sampler, train_config.batch_size, accelerator.process_index, device.type != "cpu").batch
     while state.step < train_config.max_steps:
         for micro_step in range(accumulation):
             batch_step = state.step * accumulation + micro_step
-            real = sampler.batch(batch_step, train_config.batch_size, accelerator.process_index)
+            real = draw(batch_step)
             matched = rows = None
             if args.prematched:
                 real, matched = real[..., :hop].flatten(1), real[..., hop:].to(device)
@@ -577,8 +593,8 @@ def main(argv: list[str] | None = None) -> None:
                 append_log(log_path, {"step": state.step, **losses})
         if state.step % train_config.eval_every == 0 and accelerator.is_main_process:
             evaluate(state.step)
-        state.cpu_seconds += time.process_time() - cpu_started
-        cpu_started = time.process_time()
+        state.cpu_seconds += clock() - cpu_started
+        cpu_started = clock()
         cpu_minutes = state.cpu_seconds / 60
         out_of_time = args.max_minutes is not None and cpu_minutes >= args.max_minutes
         if every and (cpu_minutes >= next_snapshot or out_of_time) and accelerator.is_main_process:
@@ -613,6 +629,7 @@ def main(argv: list[str] | None = None) -> None:
             "data": report.to_dict(),
             "init_from": args.init_from,
             "prematched": args.prematched,
+            "overrides": args.set,
             "training": dataclasses.asdict(train_config),
         }
         write_json(output_dir / "trainer_state.json", summary)
