@@ -23,9 +23,9 @@ if [ -n "${WHEELS:-}" ]; then
   export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 
-train() {  # $1: precision, $2: minutes, $3: seconds allowed for loading, training and saving
+train() {  # $1: precision, $2: minutes of training; loading and saving get 150 s more
   rm -rf "$RUN"
-  timeout "$3" $PY -m accelerate.commands.launch --mixed_precision "$1" --num_processes 1 --num_machines 1 \
+  timeout "$(python3 -c "print(int($2 * 60 + 150))")" $PY -m accelerate.commands.launch --mixed_precision "$1" --num_processes 1 --num_machines 1 \
     --dynamo_backend no training/train_vocoder.py --config training/configs/cpu16k_istft.yaml --data "$DATA" \
     --init_from istft-vocoder-16k --output_dir "$RUN" --max_minutes "$2" --snapshot_every_minutes "${SNAP:-1.75}" \
     --no_progress --set training.batch_size=32 training.learning_rate=1e-4 training.lr_decay=0.9999 \
@@ -40,13 +40,13 @@ print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transforme
     timeout 60 $PY benchmarks/bench_training.py --configs cpu16k_istft --recipe "" --rounds 1 --steps 10 --warmup 2
   fi
   started=$(date +%s)
-  train bf16 "$MINUTES" "$(python3 -c "print(int($MINUTES * 60 + 150))")"; status=$?
+  train bf16 "$MINUTES"; status=$?
   spent=$(( $(date +%s) - started ))
   echo "train: exit status $status after $spent s"
   if [ $status -ne 0 ] && [ $status -ne 124 ] && [ $spent -lt 150 ]; then  # in the same total time
     left=$(python3 -c "print(round($MINUTES - $spent / 60, 2))")
     echo "train: bf16 failed early; the same in fp32 for $left minutes"
-    train no "$left" "$(python3 -c "print(int($left * 60 + 150))")"; echo "train: fp32 exit status $?"
+    train no "$left"; echo "train: fp32 exit status $?"
   fi
   $PY - "$RUN" "$OUT" <<'PY'
 import pathlib, shutil, sys, tarfile

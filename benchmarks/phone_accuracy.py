@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from melgan_hf import MelGANFeatureExtractor  # noqa: E402
-from training.train_phone_encoder import frame_accuracy, validation_sets  # noqa: E402
+from training.train_phone_encoder import frame_accuracy, named_folders, validation_sets  # noqa: E402
 from training.train_ppg_decoder import load_encoder  # noqa: E402
 
 
@@ -29,12 +29,13 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", required=True, metavar="NAME=DIR", help="labelled folders to score")
     parser.add_argument("--max-files", type=int, default=40, help="clips per folder")
     args = parser.parse_args()
-    folders = {}
-    for item in args.data:
-        name, equals, folder = item.partition("=")
-        if not equals or not name or not Path(folder).is_dir():
-            raise SystemExit(f"--data takes NAME=DIR with an existing folder, got {item!r}")
-        folders[name] = Path(folder)
+    try:
+        folders = named_folders(args.data, "--data")
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    for name, folder in folders.items():
+        if not folder.is_dir():
+            raise SystemExit(f"--data {name}={folder}: no such folder")
     encoder = load_encoder(args.encoder).float()
     features = MelGANFeatureExtractor.from_config(encoder.config)
     metrics = frame_accuracy(encoder, validation_sets(folders, features, args.max_files, seed=0, show=False))

@@ -121,14 +121,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        args.validation = named_folders(args.validation, "--validation")
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def named_folders(items: list[str], flag: str) -> dict[str, Path]:
+    """`NAME=DIR` command-line items → {name: folder}, naming a malformed item."""
     named = {}
-    for item in args.validation:
+    for item in items:
         name, separator, folder = item.partition("=")
         if not separator or not name or not folder:
-            parser.error(f"--validation takes NAME=DIR, got {item!r}")
+            raise ValueError(f"{flag} takes NAME=DIR, got {item!r}")
         named[name] = Path(folder)
-    args.validation = named
-    return args
+    return named
 
 
 def load_clips(folders: list[Path], sampling_rate: int, show: bool) -> tuple[list[LabelledClip], list[dict]]:

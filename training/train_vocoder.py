@@ -446,8 +446,9 @@ def validate(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    config_file = load_yaml(args.config)
     try:
-        config_file = apply_overrides(load_yaml(args.config), args.set, ("model", "training"))
+        config_file = apply_overrides(config_file, args.set, ("model", "training"))
     except ValueError as error:
         raise SystemExit(str(error)) from error
     train_config: VocoderTrainingConfig = dataclass_from_dict(
