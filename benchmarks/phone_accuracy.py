@@ -19,8 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from melgan_hf import MelGANFeatureExtractor  # noqa: E402
-from training.train_phone_encoder import frame_accuracy, named_folders, validation_sets  # noqa: E402
-from training.train_ppg_decoder import load_encoder  # noqa: E402
+from training.train_phone_encoder import frame_accuracy, load_encoder, named_folders, validation_sets  # noqa: E402
 
 
 def main() -> None:

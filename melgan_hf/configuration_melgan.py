@@ -30,7 +30,7 @@ MEL_PRESETS: dict[str, dict[str, Any]] = {
     "speech16k": {**_MELGAN_FRONT_END, "sampling_rate": 16000, "fmax": 8000.0, "mel_log": "ln"},
 }
 MEL_LOG_TYPES = ("log10", "ln")
-GENERATOR_HEADS = ("waveform", "istft")
+GENERATOR_HEADS = ("waveform", "istft", "multiband")
 
 
 def _require_positive(config: PreTrainedConfig, name: str) -> None:
@@ -123,6 +123,10 @@ class MelGANConfig(MelFrontEndConfig):
     constant output, which time-shift-equivariant convs can make (they cannot make a phase that turns frame by
     frame from a steady mel). It ignores upsample_ratios, ngf and n_residual_layers; its cost per second of audio is
     a small fraction of the waveform generator's.
+    generator_head `"multiband"` is Multi-band MelGAN (Yang et al., 2020): the same stack, but it makes `num_bands`
+    sub-band signals at 1/num_bands of the sample rate (upsample_ratios multiply to hop_length / num_bands), which a
+    pseudo-QMF filter bank (`PQMF`, `pqmf_taps`, `pqmf_cutoff`, `pqmf_beta`: the paper's 4-band design) merges into
+    the waveform.
     Multi-scale discriminator:
         num_D (scales), ndf (channels of the first layer), n_layers_D (strided grouped layers per scale),
         downsampling_factor (stride of those layers).
@@ -140,6 +144,10 @@ class MelGANConfig(MelFrontEndConfig):
     phase_iterations: int = 4
     phase_momentum: float = 0.99
     phase_advance: bool = False
+    num_bands: int = 4
+    pqmf_taps: int = 62
+    pqmf_cutoff: float = 0.142
+    pqmf_beta: float = 9.0
 
     num_D: int = 3
     ndf: int = 16
@@ -157,11 +165,26 @@ class MelGANConfig(MelFrontEndConfig):
         for ratio in self.upsample_ratios:
             if not isinstance(ratio, int) or ratio <= 0:
                 raise ValueError(f"MelGANConfig.upsample_ratios must be a positive number each, got {ratio!r}.")
-        if self.generator_head == "waveform" and math.prod(self.upsample_ratios) != self.hop_length:
+        if self.generator_head == "multiband":
+            for name in ("num_bands", "pqmf_taps"):
+                if not isinstance(getattr(self, name), int) or getattr(self, name) < 2:
+                    raise ValueError(f"MelGANConfig.{name} must be an int >= 2, got {getattr(self, name)!r}.")
+            if self.pqmf_taps % 2 or not 0 < self.pqmf_cutoff < 1 or self.pqmf_beta < 0:
+                raise ValueError(
+                    "MelGANConfig.pqmf_taps must be even, pqmf_cutoff in (0, 1) and pqmf_beta >= 0, got"
+                    f" {self.pqmf_taps}, {self.pqmf_cutoff}, {self.pqmf_beta}."
+                )
+            if self.hop_length % self.num_bands:
+                raise ValueError(
+                    f"MelGANConfig.hop_length ({self.hop_length}) must be a multiple of num_bands ({self.num_bands})."
+                )
+        samples_per_step = self.hop_length // (self.num_bands if self.generator_head == "multiband" else 1)
+        if self.generator_head != "istft" and math.prod(self.upsample_ratios) != samples_per_step:
             raise ValueError(
                 f"MelGANConfig.upsample_ratios {list(self.upsample_ratios)} multiply to"
-                f" {math.prod(self.upsample_ratios)}, but must multiply to hop_length ({self.hop_length}): the"
-                " generator makes hop_length samples per mel frame."
+                f" {math.prod(self.upsample_ratios)}, but must multiply to {samples_per_step} (hop_length"
+                f" {self.hop_length}, divided by num_bands with the multiband head): the generator makes hop_length"
+                " samples per mel frame."
             )
         if not 0 <= self.leaky_relu_slope < 1:
             raise ValueError(f"MelGANConfig.leaky_relu_slope must be in [0, 1), got {self.leaky_relu_slope}.")

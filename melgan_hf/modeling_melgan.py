@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import scipy.signal
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -61,9 +63,45 @@ def upsampling_reach(ratios: Sequence[int], n_residual_layers: int) -> float:
     return reach + 3 / rate
 
 
+class PQMF(nn.Module):
+    """
+    Pseudo-QMF filter bank (Nguyen 1994; the design Multi-band MelGAN uses): `num_bands` cosine-modulated copies of
+    one Kaiser-windowed low-pass prototype. `analysis` splits `(batch, 1, samples)` into `(batch, bands, samples /
+    bands)`, `synthesis` merges them back with near-perfect reconstruction. Fixed filters, computed, never saved.
+    """
+
+    def __init__(self, num_bands: int, taps: int, cutoff: float, beta: float) -> None:
+        super().__init__()
+        prototype = scipy.signal.firwin(taps + 1, cutoff, window=("kaiser", beta), scale=False)
+        centred = np.arange(taps + 1) - taps / 2
+        bands = np.arange(num_bands)[:, None]
+        angle = (2 * bands + 1) * np.pi / (2 * num_bands) * centred
+        shift = (-1) ** bands * np.pi / 4
+        analysis = 2 * prototype * np.cos(angle + shift)
+        synthesis = 2 * prototype * np.cos(angle - shift)
+        self.num_bands, self.taps = num_bands, taps
+        self.register_buffer("analysis_filter", torch.tensor(analysis, dtype=torch.float32)[:, None], persistent=False)
+        self.register_buffer("synthesis_filter", torch.tensor(synthesis, dtype=torch.float32)[None], persistent=False)
+        zero_stuffing = torch.zeros(num_bands, num_bands, num_bands)
+        zero_stuffing[range(num_bands), range(num_bands), 0] = num_bands
+        self.register_buffer("zero_stuffing", zero_stuffing, persistent=False)
+
+    def analysis(self, waveforms: torch.Tensor) -> torch.Tensor:
+        padded = nn.functional.pad(waveforms, (self.taps // 2, self.taps // 2))
+        return nn.functional.conv1d(padded, self.analysis_filter.to(waveforms.dtype), stride=self.num_bands)
+
+    def synthesis(self, sub_bands: torch.Tensor) -> torch.Tensor:
+        # zero-stuffing by a transposed conv (an export-friendly op), × bands for the energy it spreads out
+        upsampled = nn.functional.conv_transpose1d(
+            sub_bands, self.zero_stuffing.to(sub_bands.dtype), stride=self.num_bands
+        )
+        padded = nn.functional.pad(upsampled, (self.taps // 2, self.taps // 2))
+        return nn.functional.conv1d(padded, self.synthesis_filter.to(sub_bands.dtype))
+
+
 def _weight_norm_layers(module: nn.Module) -> list[nn.Module]:
     """The convs that train weight-normed: all of them, except in the iSTFT head (its residual starts at zero)."""
-    if getattr(module.config, "generator_head", "waveform") != "waveform" and isinstance(module, MelGANGenerator):
+    if getattr(module.config, "generator_head", "waveform") == "istft" and isinstance(module, MelGANGenerator):
         return []
     return [layer for layer in module.modules() if isinstance(layer, _CONV_TYPES)]
 
@@ -220,7 +258,10 @@ class MelGANGenerator(MelGANPreTrainedModel):
             )
             channels //= 2
         self.upsample_blocks = nn.ModuleList(blocks)
-        self.conv_post = ReflectConv1d(channels, 1, kernel_size=7, padding=3)
+        bands = config.num_bands if config.generator_head == "multiband" else 1
+        self.conv_post = ReflectConv1d(channels, bands, kernel_size=7, padding=3)
+        if bands > 1:
+            self.pqmf = PQMF(bands, config.pqmf_taps, config.pqmf_cutoff, config.pqmf_beta)
         # Reflection padding needs inputs longer than the pad (3 for the k7 convs, the largest dilation in the
         # residual stacks); shorter mels are edge-extended to this many frames and the output is cut back.
         largest_dilation = 3 ** max(config.n_residual_layers - 1, 0)
@@ -252,7 +293,10 @@ class MelGANGenerator(MelGANPreTrainedModel):
             # the branches' convs (k3), then per Griffin-Lim projection and for the final iSTFT one window's reach
             window_frames = math.ceil(config.n_fft / config.hop_length)
             return 1 + sum(config.frame_dilations) + (config.phase_iterations + 1) * window_frames
-        return math.ceil(3 + upsampling_reach(config.upsample_ratios, config.n_residual_layers))
+        reach = 3 + upsampling_reach(config.upsample_ratios, config.n_residual_layers)
+        if config.generator_head == "multiband":  # the synthesis filters reach taps / 2 samples a side
+            reach += config.pqmf_taps / 2 / config.hop_length
+        return math.ceil(reach)
 
     @property
     def frame_period(self) -> int:
@@ -331,7 +375,10 @@ class MelGANGenerator(MelGANPreTrainedModel):
             for block in self.upsample_blocks:
                 hidden_states = block(hidden_states)
             hidden_states = nn.functional.leaky_relu(hidden_states, self.config.leaky_relu_slope)
-            waveforms = torch.tanh(self.conv_post(hidden_states)).squeeze(1)
+            waveforms = torch.tanh(self.conv_post(hidden_states))
+            if self.config.generator_head == "multiband":
+                waveforms = self.pqmf.synthesis(waveforms.float()).clamp(-1.0, 1.0)
+            waveforms = waveforms.squeeze(1)
         waveforms = waveforms[:, : frames * self.config.hop_length]
 
         waveform_lengths = None
@@ -422,6 +469,7 @@ class MelGANDiscriminator(MelGANPreTrainedModel):
 
 
 __all__ = [
+    "PQMF",
     "MelGANDiscriminator",
     "MelGANDiscriminatorOutput",
     "MelGANGenerator",

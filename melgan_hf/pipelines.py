@@ -267,7 +267,7 @@ class MelGANVocoder(_Vocoder):
         """
         key = (self.block_dtypes, self.compile, self.device)
         if self._fast_generator is None or self._fast_generator[0] != key:
-            if self.config.generator_head != "waveform":  # frame-rate convs and FFTs: already cheap as they are
+            if self.config.generator_head != "waveform":  # iSTFT: frame rate, cheap as it is; multiband: as trained
                 generator = self.inference_generator()
                 self._fast_generator = (key, lambda mel: generator(mel, return_dict=False)[0])
                 return self._fast_generator[1]

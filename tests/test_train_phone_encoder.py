@@ -174,3 +174,16 @@ def test_bad_training_config_and_validation_arguments_are_named(tmp_path, toy_co
         )
     with pytest.raises(SystemExit):
         train_phone_encoder.parse_args(["--data", "x", "--output_dir", "o", "--validation", "no-equals-sign"])
+
+
+def test_init_from_takes_the_encoder_inside_a_shipped_converter(tmp_path, toy_corpus) -> None:
+    """`--init_from voice-to-any` continues the phone encoder that converter holds, not a new one."""
+    run(toy_corpus, tmp_path / "continued", "--max_steps", "1", "--init_from", "voice-to-any")
+    shipped = train_phone_encoder.load_encoder("voice-to-any")
+    continued = PhoneEncoderModel.from_pretrained(tmp_path / "continued")
+    assert continued.config.hidden_channels == shipped.config.hidden_channels == 256
+    changes = [
+        (after - before.float()).abs().max().item()
+        for before, after in zip(shipped.state_dict().values(), continued.state_dict().values(), strict=True)
+    ]
+    assert 0 < max(changes) < 0.01  # one small step away from the shipped weights

@@ -30,15 +30,16 @@ import numpy as np
 import torch
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
+from transformers import AutoConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train_phone_encoder.py` anywhere
 
-from melgan_hf import MelGANFeatureExtractor
+from melgan_hf import MelGANFeatureExtractor, StyleTransferPipeline
 from melgan_hf.augment import add_noise, office_microphone, reverberate, warp_vocal_tract
 from melgan_hf.configuration_phone_encoder import PhoneEncoderConfig
 from melgan_hf.modeling_phone_encoder import PhoneEncoderModel
 from melgan_hf.phones import PHONE_INDEX, SILENCE, frame_labels, labels_at
-from melgan_hf.pipelines import load_model
+from melgan_hf.pipelines import load_model, resolve_model
 from training.common import (
     TrainState,
     append_log,
@@ -116,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="stop after this many CPU minutes in all (wall-clock minutes on a GPU)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output_dir")
-    parser.add_argument("--init_from", default=None, help="start from a saved phone encoder (folder or Hub id)")
+    parser.add_argument("--init_from", default=None, help="a phone encoder, or a converter holding one, to start from")
     parser.add_argument("--push_to_hub", default=None, metavar="REPO_ID")
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
     parser.add_argument("--no_progress", action="store_true")
@@ -137,6 +138,17 @@ def named_folders(items: list[str], flag: str) -> dict[str, Path]:
             raise ValueError(f"{flag} takes NAME=DIR, got {item!r}")
         named[name] = Path(folder)
     return named
+
+
+def load_encoder(name: str) -> PhoneEncoderModel:
+    """A phone encoder, on its own or the one inside a content converter."""
+    config = AutoConfig.from_pretrained(resolve_model(name))
+    if isinstance(config, PhoneEncoderModel.config_class):
+        return load_model(PhoneEncoderModel, name)
+    converter = StyleTransferPipeline.from_pretrained(name).model
+    if not isinstance(getattr(converter, "encoder", None), PhoneEncoderModel):
+        raise ValueError(f"{name!r} is neither a phone encoder nor a converter that holds one.")
+    return converter.encoder
 
 
 def load_clips(folders: list[Path], sampling_rate: int, show: bool) -> tuple[list[LabelledClip], list[dict]]:
@@ -236,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     show = accelerator.is_main_process and not args.no_progress
 
     if args.init_from:
-        model = load_model(PhoneEncoderModel, args.init_from).train()
+        model = load_encoder(args.init_from).train()
     else:
         model_fields = dict(sections.get("model") or {})
         preset = model_fields.pop("preset", args.preset)

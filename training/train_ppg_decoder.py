@@ -37,15 +37,14 @@ import torch
 from accelerate.utils import set_seed
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
-from transformers import AutoConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train_ppg_decoder.py` anywhere
 
-from melgan_hf import MelGANVCConfig, MelGANVocoder, PhoneEncoderModel, PPGVCConfig, PPGVCModel, StyleTransferPipeline
+from melgan_hf import MelGANVCConfig, MelGANVocoder, PPGVCConfig, PPGVCModel, StyleTransferPipeline
 from melgan_hf.augment import add_noise, reverberate, warp_vocal_tract, world_voices
 from melgan_hf.modeling_melgan_vc import MelGANVCCritic
 from melgan_hf.modeling_phone_encoder import content_features
-from melgan_hf.pipelines import audio_to_mel, load_model, require_same_front_end, resolve_model, speech_features
+from melgan_hf.pipelines import audio_to_mel, require_same_front_end, resolve_model, speech_features
 from melgan_hf.pitch import log_f0_statistics, pitch_features
 from training.common import (
     TrainState,
@@ -66,6 +65,7 @@ from training.common import (
 )
 from training.dataset import SegmentSampler, load_folder, split_by_file
 from training.losses import discriminator_hinge_loss, generator_adversarial_loss
+from training.train_phone_encoder import load_encoder
 
 CRITIC_FILE = "critic.safetensors"
 
@@ -157,17 +157,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.encoder and not args.init_from:
         parser.error("give --encoder (a phone encoder or a kNN converter) or --init_from (a PPG converter)")
     return args
-
-
-def load_encoder(name: str) -> PhoneEncoderModel:
-    """A phone encoder, on its own or the one inside a content converter."""
-    config = AutoConfig.from_pretrained(resolve_model(name))
-    if isinstance(config, PhoneEncoderModel.config_class):
-        return load_model(PhoneEncoderModel, name)
-    converter = StyleTransferPipeline.from_pretrained(name).model
-    if not isinstance(getattr(converter, "encoder", None), PhoneEncoderModel):
-        raise ValueError(f"{name!r} is neither a phone encoder nor a converter that holds one.")
-    return converter.encoder
 
 
 def build_model(args: argparse.Namespace, fields: dict[str, Any], mean_mel: torch.Tensor) -> PPGVCModel:

@@ -91,6 +91,10 @@ class VocoderTrainingConfig:
     # The STFT loss's resolutions as [n_fft, hop, window] triples; None = auraloss's ([1024, 120, 600], [2048, 240,
     # 1200], [512, 50, 240]). Hops of n_fft / 4 make the loss ~2× cheaper (cpu16k_istft.yaml).
     stft_resolutions: list[list[int]] | None = None
+    # Multiband generators: the same loss on the PQMF sub-bands of the output and the recording (Multi-band MelGAN's
+    # sub-band STFT loss, at its resolutions by default). 0 = off.
+    lambda_subband_stft: float = 0.0
+    subband_stft_resolutions: list[list[int]] | None = ((384, 30, 150), (683, 60, 300), (171, 10, 60))
     # iSTFT generators: L1 on the predicted log amplitude against the recording's (APNet, FreeV); their phase loss is
     # taken on the phase branch's prediction, before the Griffin-Lim projections. 0 = off.
     lambda_amplitude: float = 0.0
@@ -128,7 +132,7 @@ class VocoderTrainingConfig:
             raise ValueError("training.gradient_accumulation_steps and training.keep_checkpoints must be >= 1")
         if self.learning_rate <= 0 or not 0 < self.lr_decay <= 1:
             raise ValueError("training.learning_rate must be > 0 and training.lr_decay in (0, 1]")
-        for resolution in self.stft_resolutions or ():
+        for resolution in (*(self.stft_resolutions or ()), *(self.subband_stft_resolutions or ())):
             if len(resolution) != 3 or not all(isinstance(value, int) and value > 0 for value in resolution):
                 raise ValueError(f"training.stft_resolutions: each entry is [n_fft, hop, window], got {resolution!r}")
             n_fft, hop, window = resolution
@@ -289,6 +293,10 @@ class GANStep:
         if config.lambda_stft:
             front_end = (features.n_fft, features.hop_length, features.win_length)
             self.stft_loss = MultiResolutionSTFTLoss(config.stft_resolutions, front_end).to(accelerator.device)
+        self.subband_stft_loss = None
+        if config.lambda_subband_stft:
+            self.pqmf = accelerator.unwrap_model(generator).pqmf
+            self.subband_stft_loss = MultiResolutionSTFTLoss(config.subband_stft_resolutions).to(accelerator.device)
 
     @contextlib.contextmanager
     def training_projections(self) -> Iterator[None]:
@@ -348,6 +356,11 @@ class GANStep:
             if self.stft_loss is not None:
                 losses["stft"] = self.stft_loss(fake, real, shared=(fake_magnitude, target_magnitude))
                 loss_g = loss_g + config.lambda_stft * losses["stft"]
+            if self.subband_stft_loss is not None:
+                with torch.no_grad():
+                    real_bands = self.pqmf.analysis(real)
+                losses["subband_stft"] = self.subband_stft_loss(self.pqmf.analysis(fake), real_bands)
+                loss_g = loss_g + config.lambda_subband_stft * losses["subband_stft"]
             if predicted is not None and (config.lambda_phase or config.lambda_amplitude):
                 if config.lambda_amplitude:
                     floor = self.features.mel_floor
@@ -468,6 +481,8 @@ def main(argv: list[str] | None = None) -> None:
         accelerator.print(f"init: amplitude branch from {args.init_amplitude_from}")
     if train_config.phase_iterations is not None and generator.config.generator_head != "istft":
         raise SystemExit("training.phase_iterations needs an iSTFT generator (model.generator_head: istft).")
+    if train_config.lambda_subband_stft and generator.config.generator_head != "multiband":
+        raise SystemExit("training.lambda_subband_stft needs a multiband generator (model.generator_head: multiband).")
     if train_config.segment_length % features.hop_length:
         raise SystemExit(f"training.segment_length must be a multiple of hop_length ({features.hop_length}).")
 
@@ -653,13 +668,18 @@ def generator_description(config: MelGANConfig, train_config: VocoderTrainingCon
             f" {config.frame_channels} channels, dilations {list(config.frame_dilations)}{advance},"
             f" {config.phase_iterations} fast Griffin-Lim projections{while_training}, inverse STFT"
         )
-    return f"upsampling ratios {list(config.upsample_ratios)}, ngf {config.ngf}"
+    stack = f"upsampling ratios {list(config.upsample_ratios)}, ngf {config.ngf}"
+    if config.generator_head == "multiband":
+        return f"Multi-band MelGAN: {stack}, {config.num_bands} PQMF sub-bands ({config.pqmf_taps} taps)"
+    return stack
 
 
 def losses_description(train_config: VocoderTrainingConfig) -> str:
     terms = [f"mel L1 ×{train_config.lambda_mel}"]
     if train_config.lambda_stft:
         terms.append(f"multi-resolution STFT ×{train_config.lambda_stft}")
+    if train_config.lambda_subband_stft:
+        terms.append(f"sub-band multi-resolution STFT ×{train_config.lambda_subband_stft}")
     if train_config.lambda_amplitude:
         terms.append(f"log-amplitude L1 ×{train_config.lambda_amplitude}")
     if train_config.lambda_phase:

@@ -37,6 +37,8 @@ VOICES = {
     "flite-slt": ["flite", "-voice", "slt"],
     "flite-rms": ["flite", "-voice", "rms"],
     "flite-awb": ["flite", "-voice", "awb"],
+    "flite-kal": ["flite", "-voice", "kal"],
+    "flite-kal16": ["flite", "-voice", "kal16"],
     "espeak-en-us-m": ["espeak-ng", "-v", "en-us"],
     "espeak-en-us-f": ["espeak-ng", "-v", "en-us+f3"],
 }
