@@ -6,7 +6,9 @@
 Each RUN_DIR is a `train_vocoder.py --snapshot_every_minutes M` output: `snapshots.jsonl` lists generators saved
 every M CPU minutes of training (from the first step, across resumes). `+24` adds CPU minutes spent before the run
 (a pre-trained amplitude refiner the run started from, say). All snapshots and both baselines (plain and
-refined-amplitude Griffin-Lim, 32 iterations) are scored on the same files in this one run.
+refined-amplitude Griffin-Lim, 32 iterations) are scored on the same files in this one run. With `--json` naming
+an earlier run's output on the same files, its points are reused, and its curves for runs not given again (their
+snapshots may be long gone) are kept in the plot as they were scored.
 """
 
 from __future__ import annotations
@@ -86,7 +88,10 @@ def main() -> None:
     known = {}
     if earlier.get("files") == list(recordings):
         known = {point["path"]: point for points in earlier["curves"].values() for point in points}
-    curves: dict[str, list[dict]] = {}
+    named = {name for name, _, _ in args.run}
+    curves: dict[str, list[dict]] = {
+        name: points for name, points in earlier.get("curves", {}).items() if known and name not in named
+    }
     features = None
     for name, folder, offset in args.run:
         log = folder / "snapshots.jsonl"
