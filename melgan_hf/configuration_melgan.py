@@ -178,13 +178,14 @@ class MelGANConfig(MelFrontEndConfig):
                 raise ValueError(
                     f"MelGANConfig.hop_length ({self.hop_length}) must be a multiple of num_bands ({self.num_bands})."
                 )
-        samples_per_step = self.hop_length // (self.num_bands if self.generator_head == "multiband" else 1)
+        multiband = self.generator_head == "multiband"
+        samples_per_step = self.hop_length // (self.num_bands if multiband else 1)
         if self.generator_head != "istft" and math.prod(self.upsample_ratios) != samples_per_step:
+            target = "hop_length / num_bands" if multiband else "hop_length"
             raise ValueError(
                 f"MelGANConfig.upsample_ratios {list(self.upsample_ratios)} multiply to"
-                f" {math.prod(self.upsample_ratios)}, but must multiply to {samples_per_step} (hop_length"
-                f" {self.hop_length}, divided by num_bands with the multiband head): the generator makes hop_length"
-                " samples per mel frame."
+                f" {math.prod(self.upsample_ratios)}, but must multiply to {target} ({samples_per_step}): the"
+                " generator makes hop_length samples per mel frame."
             )
         if not 0 <= self.leaky_relu_slope < 1:
             raise ValueError(f"MelGANConfig.leaky_relu_slope must be in [0, 1), got {self.leaky_relu_slope}.")

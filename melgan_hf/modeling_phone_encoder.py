@@ -106,9 +106,12 @@ class PhoneEncoderModel(PreTrainedModel):
 
 
 @torch.no_grad()
-def content_features(encoder: PhoneEncoderModel, log_mel: torch.Tensor, kind: str) -> torch.Tensor:
+def content_features(
+    encoder: PhoneEncoderModel, log_mel: torch.Tensor, kind: str, temperature: float = 1.0
+) -> torch.Tensor:
     """`(batch, frames, mels)` → `(batch, frames, width)` what a voice converter keeps of each frame: the unit-length
-    bottleneck (`kind="bottleneck"`) or √ of the phone posteriors (`"posteriors"`, unit length too: Hellinger).
+    bottleneck (`kind="bottleneck"`) or √ of the phone posteriors (`"posteriors"`, unit length too: Hellinger), the
+    logits divided by `temperature` first.
     Long input runs in pieces of `CONTENT_CHUNK_FRAMES` with the receptive field as margin, after one normalisation
     over the whole utterance: the same values as one pass, in memory bounded by the piece (10 minutes of audio in
     one pass held ~0.2 GB of activations per layer)."""
@@ -118,7 +121,7 @@ def content_features(encoder: PhoneEncoderModel, log_mel: torch.Tensor, kind: st
     for start in range(0, frames, CONTENT_CHUNK_FRAMES):
         first, end = max(0, start - margin), min(frames, start + CONTENT_CHUNK_FRAMES + margin)
         logits, bottleneck = encoder.layers(normalised[:, first:end])
-        values = bottleneck if kind == "bottleneck" else logits.softmax(dim=-1).sqrt()
+        values = bottleneck if kind == "bottleneck" else (logits / temperature).softmax(dim=-1).sqrt()
         kept = values[:, start - first : start - first + CONTENT_CHUNK_FRAMES]
         pieces.append(nn.functional.normalize(kept.float(), dim=-1))
     return torch.cat(pieces, dim=1)

@@ -62,10 +62,14 @@ class PPGVCModel(PreTrainedModel):
         relative = energy - energy.amax(dim=1, keepdim=True)
         return relative.clamp(min=-ENERGY_RANGE_NEPERS) / ENERGY_RANGE_NEPERS
 
-    def decoder_inputs(self, log_mel: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+    def decoder_inputs(
+        self, log_mel: torch.Tensor, pitch: torch.Tensor, temperature: float | None = None
+    ) -> torch.Tensor:
         """`(batch, frames, mels)` log-mels of any speaker and `(batch, frames, 2)` `pitch_features` →
-        `(batch, frames, width + 3)`: what the decoder hears, with who spoke left out as far as the encoder can."""
-        content = content_features(self.encoder, log_mel, self.config.content)
+        `(batch, frames, width + 3)`: what the decoder hears, with who spoke left out as far as the encoder can.
+        `temperature`: the posteriors' (None: the config's `content_temperature`, what conversion uses)."""
+        temperature = self.config.content_temperature if temperature is None else temperature
+        content = content_features(self.encoder, log_mel, self.config.content, temperature)
         return torch.cat([content, pitch.to(content), self.frame_energy(log_mel)], dim=-1)
 
     @torch.no_grad()

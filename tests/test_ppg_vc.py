@@ -24,7 +24,7 @@ from melgan_hf import (
     save_audio,
 )
 from melgan_hf.augment import world_voices
-from melgan_hf.modeling_phone_encoder import content_features
+from melgan_hf.modeling_phone_encoder import content_features, content_width
 from melgan_hf.pitch import track_pitch
 from tests.test_knn_vc import RATE, features, harmonic_tone, tiny_16k_vocoder
 from tests.test_train_phone_encoder import toy_utterance
@@ -57,11 +57,27 @@ def log_mel(audio: np.ndarray) -> torch.Tensor:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [({"content": "words"}, "content"), ({"kernel_size": 4}, "kernel_size"), ({"dilations": [0]}, "dilations"),
-     ({"target_log_f0": [5.0, 0.0]}, "target_log_f0")],
+     ({"target_log_f0": [5.0, 0.0]}, "target_log_f0"), ({"content_temperature": 0.0}, "content_temperature"),
+     ({"content": "bottleneck", "content_temperature": 0.5}, "content_temperature needs content 'posteriors'")],
 )  # fmt: skip
 def test_bad_ppg_config_names_the_field(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=f"PPGVCConfig.{message}"):
         PPGVCConfig(**fields)
+
+
+def test_content_temperature_sharpens_the_posteriors_when_converting_only() -> None:
+    """Below 1 each frame's posteriors concentrate on their likeliest phone (still unit length, Hellinger), the
+    argmax unchanged; `temperature=1.0` (what the trainer passes) reads them as they are."""
+    model = tiny_ppg(content_temperature=0.5)
+    mel = log_mel(toy_utterance(np.random.default_rng(0))[0])[None]
+    pitch = torch.zeros(1, mel.shape[1], 2)
+    width = content_width(model.config.encoder_config(), "posteriors")
+    sharp, plain = (model.decoder_inputs(mel, pitch, temperature)[..., :width] for temperature in (None, 1.0))
+    posteriors = model.encoder(mel).logits.softmax(dim=-1)
+    torch.testing.assert_close(plain.square(), posteriors, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(sharp.norm(dim=-1), torch.ones(sharp.shape[:2]))
+    assert torch.equal(sharp.argmax(dim=-1), plain.argmax(dim=-1))
+    assert (sharp.amax(dim=-1) >= plain.amax(dim=-1) - 1e-6).all() and (sharp.amax(-1) > plain.amax(-1)).any()
 
 
 def test_decoder_inputs_carry_content_pitch_and_a_loudness_that_ignores_gain() -> None:
