@@ -110,6 +110,13 @@ def test_labelled_voices_carry_phone_timings_and_leave_out_every_nth_sentence(tm
             assert all(phone in PHONE_INDEX for *_, phone in intervals)
             assert sum(phone != SILENCE for *_, phone in intervals) >= 5
         assert read_phone_intervals(out / "0001.phones.tsv")[1][2] == "ð"  # "The": ð (espeak-ng fr switches to English)
+    # The test voice's side: only the held-out sentences, and never a non-speech prompt's description.
+    held_out = build_voice(
+        "flite-slt", VOICES["flite-slt"], [*sentences, "[beep]"], tmp_path / "test-voice", heldout_every=2,
+        heldout_only=True,
+    )  # fmt: skip
+    assert held_out["files"] == 2
+    assert sorted(path.name for path in (tmp_path / "test-voice").glob("*.wav")) == ["0000.wav", "0002.wav"]
     (tmp_path / "bad.phones.tsv").write_text("start\tend\tphone\n0.0\t0.1\tQ\n")
     with pytest.raises(ValueError, match="line 2"):
         read_phone_intervals(tmp_path / "bad.phones.tsv")

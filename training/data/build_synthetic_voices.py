@@ -106,13 +106,16 @@ def build_voice(
     out_dir: Path,
     labels: bool = False,
     heldout_every: int = 0,
+    heldout_only: bool = False,
     names: list[str] | None = None,
 ) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds, rate = 0.0, None
     rows, unlabelled = [], []
     for index, sentence in enumerate(sentences):
-        if heldout_every and index % heldout_every == 0:
+        if heldout_every and (index % heldout_every == 0) != heldout_only:
+            continue
+        if sentence.startswith("[") and sentence.endswith("]"):  # a non-speech prompt's description ("[beep]")
             continue
         target = out_dir / f"{names[index] if names else f'{index:04d}'}.wav"
         if not target.exists() or (labels and not target.with_suffix(".phones.tsv").exists()):
@@ -152,6 +155,9 @@ def main() -> None:
     parser.add_argument("--espeak-voices", nargs="*", default=[], help="more espeak-ng voices, e.g. fr+m3 es+f2")
     parser.add_argument("--labels", action="store_true", help="also write NNNN.phones.tsv (phone timings)")
     parser.add_argument("--heldout-every", type=int, default=0, help="leave out sentences 0, N, 2N, … (evaluation)")
+    parser.add_argument(
+        "--heldout-only", action="store_true", help="make only the sentences --heldout-every leaves out (a test voice)"
+    )
     parser.add_argument("--keep-names", action="store_true", help="name clips after the tsv's recordings")
     args = parser.parse_args()
     voices = {voice: VOICES[voice] for voice in args.voices}
@@ -159,15 +165,17 @@ def main() -> None:
     missing = sorted({command[0] for command in voices.values() if not shutil.which(command[0])})
     if missing:
         raise SystemExit(f"Missing synthesizers: {' '.join(missing)}. Run: apt-get install {' '.join(missing)}")
-    if args.heldout_every < 0:
-        raise SystemExit("--heldout-every must be ≥ 0")
+    if args.heldout_every < 0 or (args.heldout_only and not args.heldout_every):
+        raise SystemExit("--heldout-every must be ≥ 0, and > 0 with --heldout-only")
     if args.keep_names and (args.sentences is None or args.sentences.suffix != ".tsv"):
         raise SystemExit("--keep-names needs --sentences transcripts.tsv (it names clips after the tsv's files)")
     sentences = read_sentences(args.sentences, args.max_sentences)
     names = read_names(args.sentences, args.max_sentences) if args.keep_names else None
     for name, command in voices.items():
         out_dir = Path(args.out_dir) / name
-        manifest = build_voice(name, command, sentences, out_dir, args.labels, args.heldout_every, names)
+        manifest = build_voice(
+            name, command, sentences, out_dir, args.labels, args.heldout_every, args.heldout_only, names
+        )
         skipped = f", {len(manifest['unlabelled'])} left out (phones outside the inventory)" * bool(
             manifest["unlabelled"]
         )
