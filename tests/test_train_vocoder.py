@@ -197,6 +197,7 @@ def test_bad_training_config_names_the_key(tmp_path, corpus) -> None:
         ({"speed_perturbation": 1.5}, "speed_perturbation"),
         ({"stft_resolutions": [[512, 1024, 512]]}, "hop <= window <= n_fft"),
         ({"stft_resolutions": [[512, 128]]}, "n_fft, hop, window"),
+        ({"subband_stft_resolutions": [[128, 256, 128]]}, r"subband_stft_resolutions: \[128, 256, 128\] needs hop"),
         ({"phase_iterations": -1}, "phase_iterations"),
     ):
         config = make_config(tmp_path, **bad)

@@ -132,12 +132,13 @@ class VocoderTrainingConfig:
             raise ValueError("training.gradient_accumulation_steps and training.keep_checkpoints must be >= 1")
         if self.learning_rate <= 0 or not 0 < self.lr_decay <= 1:
             raise ValueError("training.learning_rate must be > 0 and training.lr_decay in (0, 1]")
-        for resolution in (*(self.stft_resolutions or ()), *(self.subband_stft_resolutions or ())):
-            if len(resolution) != 3 or not all(isinstance(value, int) and value > 0 for value in resolution):
-                raise ValueError(f"training.stft_resolutions: each entry is [n_fft, hop, window], got {resolution!r}")
-            n_fft, hop, window = resolution
-            if not hop <= window <= n_fft:
-                raise ValueError(f"training.stft_resolutions: {resolution} needs hop <= window <= n_fft")
+        for field in ("stft_resolutions", "subband_stft_resolutions"):
+            for resolution in getattr(self, field) or ():
+                if len(resolution) != 3 or not all(isinstance(value, int) and value > 0 for value in resolution):
+                    raise ValueError(f"training.{field}: each entry is [n_fft, hop, window], got {resolution!r}")
+                n_fft, hop, window = resolution
+                if not hop <= window <= n_fft:
+                    raise ValueError(f"training.{field}: {resolution} needs hop <= window <= n_fft")
         if self.phase_iterations is not None and (
             not isinstance(self.phase_iterations, int) or self.phase_iterations < 0
         ):

@@ -42,6 +42,8 @@ VOICES = {
     "espeak-en-us-m": ["espeak-ng", "-v", "en-us"],
     "espeak-en-us-f": ["espeak-ng", "-v", "en-us+f3"],
 }
+# What a build without --voices makes (the corpora of earlier releases); flite's kal voices are asked for by name.
+DEFAULT_VOICES = ["flite-slt", "flite-rms", "flite-awb", "espeak-en-us-m", "espeak-en-us-f"]
 PACKAGES = {"flite": ("flite", "BSD-style (CMU Flite license)"), "espeak-ng": ("espeak-ng", "GPL-3+")}
 DEFAULT_SENTENCES = [
     "Please leave a message after the tone.",
@@ -151,7 +153,7 @@ def main() -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--sentences", type=Path, default=None, help="text file (one per line) or transcripts.tsv")
     parser.add_argument("--max-sentences", type=int, default=None)
-    parser.add_argument("--voices", nargs="*", default=list(VOICES), choices=list(VOICES))
+    parser.add_argument("--voices", nargs="*", default=DEFAULT_VOICES, choices=list(VOICES))
     parser.add_argument("--espeak-voices", nargs="*", default=[], help="more espeak-ng voices, e.g. fr+m3 es+f2")
     parser.add_argument("--labels", action="store_true", help="also write NNNN.phones.tsv (phone timings)")
     parser.add_argument("--heldout-every", type=int, default=0, help="leave out sentences 0, N, 2N, … (evaluation)")
