@@ -165,7 +165,8 @@ class MelGANConfig(MelFrontEndConfig):
         for ratio in self.upsample_ratios:
             if not isinstance(ratio, int) or ratio <= 0:
                 raise ValueError(f"MelGANConfig.upsample_ratios must be a positive number each, got {ratio!r}.")
-        if self.generator_head == "multiband":
+        multiband = self.generator_head == "multiband"
+        if multiband:
             for name in ("num_bands", "pqmf_taps"):
                 if not isinstance(getattr(self, name), int) or getattr(self, name) < 2:
                     raise ValueError(f"MelGANConfig.{name} must be an int >= 2, got {getattr(self, name)!r}.")
@@ -178,7 +179,6 @@ class MelGANConfig(MelFrontEndConfig):
                 raise ValueError(
                     f"MelGANConfig.hop_length ({self.hop_length}) must be a multiple of num_bands ({self.num_bands})."
                 )
-        multiband = self.generator_head == "multiband"
         samples_per_step = self.hop_length // (self.num_bands if multiband else 1)
         if self.generator_head != "istft" and math.prod(self.upsample_ratios) != samples_per_step:
             target = "hop_length / num_bands" if multiband else "hop_length"

@@ -113,6 +113,23 @@ def assert_same_weights(expected_file: Path, actual_file: Path, atol: float = 1e
         torch.testing.assert_close(actual[name], tensor, atol=atol, rtol=0, msg=name)
 
 
+def assert_reaches_receptive_field(generator: torch.nn.Module, hop_length: int) -> torch.Tensor:
+    """Nudge one frame of a 101-frame mel: the waveform must change no further than the generator's
+    `receptive_field_frames` on either side, and reach at least a frame short of it (it is rounded up by less than a
+    frame). Returns the waveforms of the un-nudged mel."""
+    mel = torch.from_numpy(np.random.default_rng(0).uniform(-5, 0, (1, 101, 80)).astype(np.float32))
+    nudged = mel.clone()
+    nudged[0, 50] += 1.0
+    with torch.no_grad():
+        waveforms = generator(mel).waveforms
+        change = (generator(nudged).waveforms - waveforms).abs()
+    changed = np.flatnonzero(change[0].reshape(101, hop_length).amax(dim=1).numpy() > 0) - 50
+    reach = generator.receptive_field_frames
+    assert changed.min() >= -reach and changed.max() <= reach
+    assert max(-changed.min(), changed.max()) >= reach - 1
+    return waveforms
+
+
 def free_port() -> int:
     import socket
 

@@ -294,7 +294,7 @@ class GANStep:
         if config.lambda_stft:
             front_end = (features.n_fft, features.hop_length, features.win_length)
             self.stft_loss = MultiResolutionSTFTLoss(config.stft_resolutions, front_end).to(accelerator.device)
-        self.subband_stft_loss = None
+        self.pqmf, self.subband_stft_loss = None, None  # the sub-band loss splits waveforms with the generator's PQMF
         if config.lambda_subband_stft:
             self.pqmf = accelerator.unwrap_model(generator).pqmf
             self.subband_stft_loss = MultiResolutionSTFTLoss(config.subband_stft_resolutions).to(accelerator.device)
