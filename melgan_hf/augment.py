@@ -9,6 +9,7 @@ a resumed run augments exactly as an uninterrupted one would. Speed (tempo with 
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 import torch
 
@@ -79,6 +80,23 @@ def office_microphone(audio: np.ndarray, sampling_rate: int, seed: int | list[in
     return add_noise(wet, rng, (OFFICE_SNR_DB, OFFICE_SNR_DB), 1.0)[0].numpy()
 
 
+def _inverse_warp(frequencies: torch.Tensor, alpha: float, top: float) -> torch.Tensor:
+    """Where each output frequency reads the input under the vocal-tract warp α (see `warp_vocal_tract`)."""
+    boundary = 0.8 * top * min(1.0, 1.0 / alpha)
+    return torch.where(
+        frequencies <= alpha * boundary,
+        frequencies / alpha,
+        boundary + (frequencies - alpha * boundary) * (top - boundary) / (top - alpha * boundary),
+    ).clamp(0, top)
+
+
+def _interpolate_last_axis(values: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """`values[..., positions]` at fractional positions in [0, last], linearly interpolated."""
+    low = positions.floor().long().clamp(max=values.shape[-1] - 2)
+    fraction = positions - low
+    return values[..., low] * (1 - fraction) + values[..., low + 1] * fraction
+
+
 def warp_vocal_tract(magnitude: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """
     Vocal-tract-length perturbation (Jaitly & Hinton 2013) on `(batch, frames, bins)` STFT magnitudes: each row's
@@ -86,24 +104,26 @@ def warp_vocal_tract(magnitude: torch.Tensor, factors: torch.Tensor) -> torch.Te
     linearly so that the band edge stays fixed: f ↦ αf below a boundary f₀ = 0.8·f_max·min(1, 1/α), then a straight
     line to f_max. Applied before the mel filters, so one STFT serves the warped and the plain mel.
     """
-    batch, _, bins = magnitude.shape
-    top = bins - 1
-    grid = torch.arange(bins, dtype=magnitude.dtype, device=magnitude.device)
-    warped_rows = []
-    for row in range(batch):
-        alpha = float(factors[row])
-        boundary = 0.8 * top * min(1.0, 1.0 / alpha)
-        # Output bin k reads the input at the inverse warp of k.
-        source = torch.where(
-            grid <= alpha * boundary,
-            grid / alpha,
-            boundary + (grid - alpha * boundary) * (top - boundary) / (top - alpha * boundary),
-        ).clamp(0, top)
-        low = source.floor().long().clamp(max=top - 1)
-        fraction = source - low
-        spectrum = magnitude[row]
-        warped_rows.append(spectrum[:, low] * (1 - fraction) + spectrum[:, low + 1] * fraction)
-    return torch.stack(warped_rows)
+    top = magnitude.shape[-1] - 1
+    grid = torch.arange(top + 1, dtype=magnitude.dtype, device=magnitude.device)
+    rows = [
+        _interpolate_last_axis(row, _inverse_warp(grid, float(alpha), top))
+        for row, alpha in zip(magnitude, factors, strict=True)
+    ]
+    return torch.stack(rows)
+
+
+def warp_log_mel(log_mel: torch.Tensor, alpha: float, fmin: float, fmax: float) -> torch.Tensor:
+    """
+    The same warp on `(..., mels)` log-mels (slaney mel scale from `fmin` to `fmax`, the front end's): each bin reads
+    the input at the inverse warp of its centre frequency, interpolated between the bins around it. For models that
+    get a log-mel, not the STFT (test-time speaker normalisation in `PPGVCModel`).
+    """
+    bins = log_mel.shape[-1]
+    centres = librosa.mel_frequencies(bins + 2, fmin=fmin, fmax=fmax, htk=False)[1:-1]
+    sources = _inverse_warp(torch.from_numpy(centres), alpha, fmax).numpy()
+    positions = np.interp(sources, centres, np.arange(bins))  # below the first centre: the first bin
+    return _interpolate_last_axis(log_mel, torch.from_numpy(positions).to(log_mel))
 
 
 def world_voices(

@@ -23,7 +23,7 @@ from melgan_hf import (
     load_audio,
     save_audio,
 )
-from melgan_hf.augment import world_voices
+from melgan_hf.augment import warp_log_mel, world_voices
 from melgan_hf.modeling_phone_encoder import content_features, content_width
 from melgan_hf.pitch import track_pitch
 from tests.test_knn_vc import RATE, features, harmonic_tone, tiny_16k_vocoder
@@ -58,7 +58,8 @@ def log_mel(audio: np.ndarray) -> torch.Tensor:
     ("fields", "message"),
     [({"content": "words"}, "content"), ({"kernel_size": 4}, "kernel_size"), ({"dilations": [0]}, "dilations"),
      ({"target_log_f0": [5.0, 0.0]}, "target_log_f0"), ({"content_temperature": 0.0}, "content_temperature"),
-     ({"content": "bottleneck", "content_temperature": 0.5}, "content_temperature needs content 'posteriors'")],
+     ({"content": "bottleneck", "content_temperature": 0.5}, "content_temperature needs content 'posteriors'"),
+     ({"vtln_factors": [1.0, 3.0]}, "vtln_factors"), ({"vtln_factors": ["1.1"]}, "vtln_factors")],
 )  # fmt: skip
 def test_bad_ppg_config_names_the_field(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=f"PPGVCConfig.{message}"):
@@ -78,6 +79,28 @@ def test_content_temperature_sharpens_the_posteriors_when_converting_only() -> N
     torch.testing.assert_close(sharp.norm(dim=-1), torch.ones(sharp.shape[:2]))
     assert torch.equal(sharp.argmax(dim=-1), plain.argmax(dim=-1))
     assert (sharp.amax(dim=-1) >= plain.amax(dim=-1) - 1e-6).all() and (sharp.amax(-1) > plain.amax(-1)).any()
+
+
+def test_vtln_reads_each_utterance_at_its_most_confident_warp_when_converting_only() -> None:
+    model = tiny_ppg(vtln_factors=[0.8, 1.0, 1.25])
+    rng = np.random.default_rng(0)
+    mel = torch.stack([log_mel(toy_utterance(rng)[0])[:60] for _ in range(2)])
+    pitch = torch.zeros(2, 60, 2)
+    width = content_width(model.config.encoder_config(), "posteriors")
+    converting = model.decoder_inputs(mel, pitch)
+    candidates = torch.stack(
+        [
+            content_features(model.encoder, warp_log_mel(mel, factor, 0.0, 8000.0), "posteriors")
+            for factor in (0.8, 1.0, 1.25)
+        ]
+    )
+    best = candidates.amax(dim=-1).square().mean(dim=-1).argmax(dim=0)  # per utterance
+    for row in range(2):
+        torch.testing.assert_close(converting[row, :, :width], candidates[best[row], row])
+    assert not torch.allclose(candidates[0], candidates[2])  # the warps do change what the encoder reads
+    training = model.decoder_inputs(mel, pitch, 1.0, ())
+    torch.testing.assert_close(training[..., :width], content_features(model.encoder, mel, "posteriors"))
+    torch.testing.assert_close(training[..., width:], converting[..., width:])  # pitch and energy: unwarped
 
 
 def test_decoder_inputs_carry_content_pitch_and_a_loudness_that_ignores_gain() -> None:

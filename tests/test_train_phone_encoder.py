@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from melgan_hf import PhoneEncoderModel, save_audio
-from melgan_hf.augment import add_noise, reverberate, warp_vocal_tract
+from melgan_hf import MelGANFeatureExtractor, PhoneEncoderModel, save_audio
+from melgan_hf.augment import add_noise, reverberate, warp_log_mel, warp_vocal_tract
 from melgan_hf.phones import PHONE_INDEX, write_phone_intervals
 from training import train_phone_encoder
 from training.dataset import LabelledClip, SegmentSampler, load_labelled_folder
@@ -122,6 +122,20 @@ def test_vocal_tract_warp_moves_formants_by_its_factor() -> None:
     assert int(warped[1, 0].argmax()) in (114, 115)
     top = warp_vocal_tract(torch.ones(1, 1, 513), torch.tensor([1.15]))
     assert torch.allclose(top, torch.ones(1, 1, 513))  # the band edge stays: nothing runs off the spectrum
+
+
+def test_log_mel_warp_moves_formants_as_the_spectrum_warp_does() -> None:
+    """The warp on the log-mel (what a converter gets) lands a formant in the mel bin the STFT warp puts it in."""
+    extractor = MelGANFeatureExtractor.from_preset("speech16k")
+    magnitude = torch.full((1, 4, 513), 1e-3)
+    magnitude[:, :, 95:106] = 1.0  # a formant around 1.5 kHz
+    log_mel = extractor.log_mel_from_magnitude(magnitude)
+    torch.testing.assert_close(warp_log_mel(log_mel, 1.0, 0.0, 8000.0), log_mel)
+    for factor in (0.85, 1.2):
+        by_mel = warp_log_mel(log_mel, factor, 0.0, 8000.0)[0, 0]
+        by_stft = extractor.log_mel_from_magnitude(warp_vocal_tract(magnitude, torch.tensor([factor])))[0, 0]
+        assert abs(int(by_mel.argmax()) - int(by_stft.argmax())) <= 1
+        assert (int(by_mel.argmax()) > int(log_mel[0, 0].argmax())) == (factor > 1)
 
 
 def test_a_labelled_folder_skips_unlabelled_and_bad_files_by_name(tmp_path) -> None:

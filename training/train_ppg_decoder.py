@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             heard, clean = augment(audio, placements, state.step, accelerator.process_index)
             pitch = segment_pitch(pitches, placements, heard.shape[1], hop)
-            inputs = model.decoder_inputs(heard.to(device), pitch.to(device), temperature=1.0)
+            inputs = model.decoder_inputs(heard.to(device), pitch.to(device), temperature=1.0, vtln_factors=())
             if parallel:
                 inputs = with_parallel_content(
                     inputs, parallel, placements, hop, train_config, state.step, accelerator.process_index
