@@ -19,12 +19,19 @@ class ContentVCConfig(MelFrontEndConfig):
     "bottleneck" (its embedding) or "posteriors" (√ of the phone posteriors: a Hellinger-distance key).
     target_log_f0: the target's voiced log-F0 (mean, std), where source pitch is moved. target_name: whose voice this
     is, for cards and the app.
+
+    vtln_factors (empty: off): vocal-tract warps (`melgan_hf.augment.warp_log_mel`; > 1 moves formants up) tried on
+    each source utterance when converting; its content is read from the warp the encoder reads most confidently (mean
+    highest phone posterior): speaker normalisation at test time (Lee & Rose 1996), for voices whose formants sit where
+    few of the encoder's training voices had them. Pitch and loudness are read from the unwarped input, and the
+    target's own recordings are read as they are.
     """
 
     encoder: dict[str, Any] | None = None
     content: str = "bottleneck"
     target_log_f0: list[float] | tuple[float, float] = (5.3, 0.2)
     target_name: str = "target speaker"
+    vtln_factors: list[float] | tuple[float, ...] = ()
 
     def encoder_config(self) -> PhoneEncoderConfig:
         fields = dict(self.encoder or {})
@@ -37,6 +44,10 @@ class ContentVCConfig(MelFrontEndConfig):
         if self.content not in ("bottleneck", "posteriors"):
             raise ValueError(
                 f"{type(self).__name__}.content must be 'bottleneck' or 'posteriors', got {self.content!r}."
+            )
+        if any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.5 <= f <= 2 for f in self.vtln_factors):
+            raise ValueError(
+                f"{type(self).__name__}.vtln_factors must be numbers in [0.5, 2], got {list(self.vtln_factors)!r}."
             )
         if len(self.target_log_f0) != 2 or self.target_log_f0[1] <= 0:
             raise ValueError(

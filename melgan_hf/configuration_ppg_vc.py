@@ -25,11 +25,6 @@ class PPGVCConfig(ContentVCConfig):
     `content_temperature` divides the encoder's logits before the softmax when converting (training reads the
     target at 1): below 1 it sharpens the posteriors of voices the encoder reads less surely than the target's, whose
     confident posteriors are all the decoder ever heard. Posteriors content only.
-
-    `vtln_factors` (empty: off) are vocal-tract warps (`melgan_hf.augment.warp_log_mel`; > 1 moves formants up) tried
-    on each utterance when converting; its content is read from the one the encoder reads most confidently (mean
-    highest phone posterior): speaker normalisation at test time (Lee & Rose 1996), for voices whose formants sit
-    where few of the encoder's training voices had them. Energy and pitch are read from the unwarped input.
     """
 
     model_type = "melgan_ppg_vc"
@@ -39,7 +34,6 @@ class PPGVCConfig(ContentVCConfig):
     dilations: list[int] | tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
     kernel_size: int = 3
     content_temperature: float = 1.0
-    vtln_factors: list[float] | tuple[float, ...] = ()
 
     def check_fields(self) -> None:
         super().check_fields()
@@ -49,8 +43,6 @@ class PPGVCConfig(ContentVCConfig):
         _require_positive(self, "content_temperature")
         if self.content_temperature != 1.0 and self.content != "posteriors":
             raise ValueError("PPGVCConfig.content_temperature needs content 'posteriors'.")
-        if any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.5 <= f <= 2 for f in self.vtln_factors):
-            raise ValueError(f"PPGVCConfig.vtln_factors must be numbers in [0.5, 2], got {list(self.vtln_factors)!r}.")
         if not self.dilations or any(not isinstance(d, int) or d < 1 for d in self.dilations):
             raise ValueError(f"PPGVCConfig.dilations must be positive ints, got {self.dilations!r}.")
 

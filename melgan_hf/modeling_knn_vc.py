@@ -12,7 +12,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_knn_vc import KnnVCConfig
 from .feature_extraction_melgan import batched_log_mel
-from .modeling_phone_encoder import PhoneEncoderModel, content_features, content_width
+from .modeling_phone_encoder import PhoneEncoderModel, content_features, content_width, speaker_normalised
 from .pitch import log_f0_statistics, pitch_features
 
 QUERY_CHUNK_FRAMES = 256  # source frames matched at once: bounds the (frames × matching set) distance matrix
@@ -50,9 +50,12 @@ class KnnVCModel(PreTrainedModel):
         """Weights come from a trained encoder and a matching set; nothing here is learned from scratch."""
 
     @torch.no_grad()
-    def content(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """`(frames, mels)` → `(frames, width)` unit-length content keys of one utterance."""
-        return content_features(self.encoder, log_mel[None], self.config.content)[0]
+    def content(self, log_mel: torch.Tensor, vtln_factors: Sequence[float] = ()) -> torch.Tensor:
+        """`(frames, mels)` → `(frames, width)` unit-length content keys of one utterance (read at the most
+        confident of `vtln_factors`, if any: see `KnnVCConfig`)."""
+        config = self.config
+        heard = speaker_normalised(self.encoder, log_mel[None], vtln_factors, config.fmin, config.fmax)
+        return content_features(self.encoder, heard, config.content)[0]
 
     @torch.no_grad()
     def set_target(self, log_mels: Sequence[torch.Tensor], f0s: Sequence[np.ndarray], name: str | None = None) -> None:
@@ -122,7 +125,7 @@ class KnnVCModel(PreTrainedModel):
         frames = log_mel.shape[0]
         weight = self.config.pitch_weight
         source_statistics = log_f0_statistics(np.asarray(f0)) if f0 is not None else None
-        content = self.content(log_mel)
+        content = self.content(log_mel, self.config.vtln_factors)
         pitch = weight * torch.from_numpy(pitch_features(f0, frames, source_statistics))  # zeros: content only
         key_weight = weight if source_statistics is not None else 0.0  # no source pitch: match on content only
         content_first = self.config.content_shortlist > 0

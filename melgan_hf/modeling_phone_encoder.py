@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +10,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from .augment import warp_log_mel
 from .configuration_phone_encoder import PhoneEncoderConfig
 from .feature_extraction_melgan import batched_log_mel
 
@@ -127,8 +129,31 @@ def content_features(
     return torch.cat(pieces, dim=1)
 
 
+@torch.no_grad()
+def speaker_normalised(
+    encoder: PhoneEncoderModel, log_mel: torch.Tensor, factors: Sequence[float], fmin: float, fmax: float
+) -> torch.Tensor:
+    """Each row of `(batch, frames, mels)` warped in vocal-tract length by whichever of `factors` the encoder reads
+    most confidently: the mean over frames of its highest phone posterior (the square of the largest √posterior).
+    No factors: the input as it is."""
+    if not factors:
+        return log_mel
+    warped = [warp_log_mel(log_mel.float(), float(factor), fmin, fmax) for factor in factors]
+    confidence = torch.stack(
+        [content_features(encoder, mel, "posteriors").amax(dim=-1).square().mean(dim=1) for mel in warped]
+    )  # (factors, batch)
+    return torch.stack([warped[int(choice)][row] for row, choice in enumerate(confidence.argmax(dim=0))])
+
+
 def content_width(config: PhoneEncoderConfig, kind: str) -> int:
     return config.bottleneck_channels if kind == "bottleneck" else len(config.phones)
 
 
-__all__ = ["PhoneEncoderModel", "PhoneEncoderOutput", "content_features", "content_width", "normalise_utterance"]
+__all__ = [
+    "PhoneEncoderModel",
+    "PhoneEncoderOutput",
+    "content_features",
+    "content_width",
+    "normalise_utterance",
+    "speaker_normalised",
+]

@@ -10,10 +10,15 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from .augment import warp_log_mel
 from .configuration_ppg_vc import PPGVCConfig
 from .modeling_knn_vc import KnnVCOutput, convert_each
-from .modeling_phone_encoder import PhoneEncoderModel, _ResidualBlock, content_features, content_width
+from .modeling_phone_encoder import (
+    PhoneEncoderModel,
+    _ResidualBlock,
+    content_features,
+    content_width,
+    speaker_normalised,
+)
 from .pitch import log_f0_statistics, pitch_features
 
 ENERGY_RANGE_NEPERS = 12.0  # frame energy is read relative to the utterance's loudest frame, down to this far below
@@ -77,21 +82,9 @@ class PPGVCModel(PreTrainedModel):
         as it is (1.0 and ())."""
         temperature = self.config.content_temperature if temperature is None else temperature
         factors = self.config.vtln_factors if vtln_factors is None else vtln_factors
-        heard = self.speaker_normalised(log_mel, factors) if factors else log_mel
+        heard = speaker_normalised(self.encoder, log_mel, factors, self.config.fmin, self.config.fmax)
         content = content_features(self.encoder, heard, self.config.content, temperature)
         return torch.cat([content, pitch.to(content), self.frame_energy(log_mel)], dim=-1)
-
-    @torch.no_grad()
-    def speaker_normalised(self, log_mel: torch.Tensor, factors: Sequence[float]) -> torch.Tensor:
-        """Each row of `(batch, frames, mels)` warped by whichever of `factors` the encoder reads most confidently:
-        the mean over frames of the highest phone posterior (the square of the largest √posterior)."""
-        config = self.config
-        warped = [warp_log_mel(log_mel.float(), float(factor), config.fmin, config.fmax) for factor in factors]
-        confidence = torch.stack(
-            [content_features(self.encoder, mel, "posteriors").amax(dim=-1).square().mean(dim=1) for mel in warped]
-        )  # (factors, batch)
-        best = confidence.argmax(dim=0)
-        return torch.stack([warped[int(choice)][row] for row, choice in enumerate(best)])
 
     @torch.no_grad()
     def convert(self, log_mel: torch.Tensor, f0: np.ndarray | None = None) -> torch.Tensor:

@@ -17,6 +17,7 @@ from melgan_hf import (
     PhoneEncoderConfig,
     StyleTransferPipeline,
 )
+from melgan_hf.modeling_phone_encoder import speaker_normalised
 from melgan_hf.pitch import clean_octave_errors, log_f0_statistics, track_pitch
 from tests.test_style_pipeline import make_style_pipeline
 
@@ -102,6 +103,20 @@ def test_every_output_frame_is_made_of_target_frames_and_the_target_maps_to_itse
     model.config.k = 4
     averaged = model.convert(source)
     assert averaged.shape == (50, 80) and not torch.allclose(averaged, output)
+
+
+def test_vtln_warps_the_source_query_only() -> None:
+    """With vtln_factors the source's keys are read at its most confident warp (`speaker_normalised`); the target's
+    matching set is read as it is, so a target utterance still maps to itself frame for frame."""
+    model = tiny_converter(k=1, vtln_factors=[0.8, 1.25])
+    mels, pitches = target_set(model)
+    plain = tiny_converter(k=1)
+    target_set(plain)
+    torch.testing.assert_close(model.matching_content, plain.matching_content)
+    source = mels[1] + 0.3 * torch.randn_like(mels[1])
+    warped = speaker_normalised(model.encoder, source[None], [0.8, 1.25], 0.0, 8000.0)[0]
+    assert not torch.allclose(warped, source)
+    torch.testing.assert_close(model.convert(source, pitches[1]), plain.convert(warped, pitches[1]))
 
 
 def test_excluded_matching_frames_are_never_picked() -> None:
@@ -194,7 +209,12 @@ def test_a_melgan_vc_converter_refuses_a_reference_voice(tiny_vocoder) -> None:
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"content": "words"}, "bottleneck"), ({"k": 0}, "positive"), ({"pitch_weight": -1.0}, ">= 0")],
+    [
+        ({"content": "words"}, "bottleneck"),
+        ({"k": 0}, "positive"),
+        ({"pitch_weight": -1.0}, ">= 0"),
+        ({"vtln_factors": [0.1]}, "KnnVCConfig.vtln_factors"),
+    ],
 )
 def test_bad_converter_config_names_the_field(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
