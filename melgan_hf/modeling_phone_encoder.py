@@ -138,11 +138,20 @@ def speaker_normalised(
     No factors: the input as it is."""
     if not factors:
         return log_mel
-    warped = [warp_log_mel(log_mel.float(), float(factor), fmin, fmax) for factor in factors]
-    confidence = torch.stack(
-        [content_features(encoder, mel, "posteriors").amax(dim=-1).square().mean(dim=1) for mel in warped]
-    )  # (factors, batch)
-    return torch.stack([warped[int(choice)][row] for row, choice in enumerate(confidence.argmax(dim=0))])
+    log_mel = log_mel.float()
+    confidence = torch.stack(  # (factors, batch); one warped copy at a time, so long input stays small in memory
+        [
+            content_features(encoder, warp_log_mel(log_mel, float(factor), fmin, fmax), "posteriors")
+            .amax(dim=-1)
+            .square()
+            .mean(dim=1)
+            for factor in factors
+        ]
+    )
+    best = confidence.argmax(dim=0)
+    return torch.stack(
+        [warp_log_mel(row, float(factors[int(b)]), fmin, fmax) for row, b in zip(log_mel, best, strict=True)]
+    )
 
 
 def content_width(config: PhoneEncoderConfig, kind: str) -> int:
