@@ -271,7 +271,8 @@ def cmd_evaluate_convert(args: argparse.Namespace) -> int:
         f" mean of {len(references)} reference recording(s) ({', '.join(args.target_reference)}). Similarity"
         " (resemblyzer cosine), DNSMOS and F0 correlation: higher is better; the WERs (pocketsphinx en-us): lower is"
         f" better. `wer` and `wer_change` (converted minus source) are against the known words of the {known}"
-        " source(s) with a transcript beside them; `wer_vs_source` is against the source's own transcript."
+        " source(s) with a transcript beside them; `wer_vs_source` is against the source's own transcript. Mean"
+        " WERs are pooled: all errors over all reference words."
         + (
             f' Rows ending "{NOISY_INPUT}" convert the sources after a room (RT60 {OFFICE_RT60} s) and noise at'
             f" {OFFICE_SNR_DB:.0f} dB SNR, scored against the clean source."

@@ -191,11 +191,18 @@ class EvaluationTable:
         self.rows.setdefault(system, {})[file] = scores
 
     def means(self) -> dict[str, dict[str, float]]:
-        """NaN scores (undefined, e.g. PESQ on silence) are left out of the means."""
-        return {
-            system: {m: float(np.nanmean([s[m] for s in files.values()])) for m in self.measures}
-            for system, files in self.rows.items()
-        }
+        """NaN scores (undefined, e.g. PESQ on silence) are left out of the means. Measures in `POOLED_BY` weigh
+        each file by its count of reference words (kept beside its scores), so a mean WER is the corpus WER, all
+        errors over all words, which one five-word file cannot swing by 0.4 points as it can a mean of ratios."""
+        return {system: {m: self._mean(files, m) for m in self.measures} for system, files in self.rows.items()}
+
+    @staticmethod
+    def _mean(files: dict[str, dict[str, float]], measure: str) -> float:
+        values = np.array([scores[measure] for scores in files.values()], dtype=np.float64)
+        weight = POOLED_BY.get(measure)
+        weights = np.array([scores.get(weight, 1.0) if weight else 1.0 for scores in files.values()], np.float64)
+        kept = ~np.isnan(values) & (weights > 0)
+        return float(np.average(values[kept], weights=weights[kept])) if kept.any() else math.nan
 
     def to_dict(self) -> dict:
         return {"measures": list(self.measures), "per_file": self.rows, "mean": self.means()}
@@ -302,6 +309,9 @@ CONVERSION_MEASURES = (
     "dnsmos_bak",
     "f0_correlation",
 )
+# The WER columns' means are pooled (`EvaluationTable.means`): each file weighs by the words of its reference, the
+# known text for `wer` and `wer_change`, the source's transcript for `wer_vs_source`.
+POOLED_BY = {"wer": "known_words", "wer_change": "known_words", "wer_vs_source": "source_transcript_words"}
 CEILING = "ceiling: target references through the vocoder"
 NOISY_INPUT = "noisy input"  # suffix of the rows whose sources went through `office_microphone` first
 
@@ -344,6 +354,8 @@ def conversion_scores(
         "wer": wer,
         "wer_change": wer - source.wer,
         "wer_vs_source": word_error_rate(source.transcript, transcript),
+        "known_words": float(len(words_of(source.text))) if source.text is not None else 0.0,
+        "source_transcript_words": float(len(source.transcript.split())),
         **{f"dnsmos_{name}": value for name, value in quality.items()},
         "f0_correlation": f0_correlation(original, converted, rate),
     }

@@ -1,6 +1,7 @@
 """Objective measures on known cases: identical audio scores perfectly, degraded audio scores worse."""
 
 import json
+import math
 import shutil
 import subprocess
 
@@ -74,6 +75,19 @@ def test_table_means_skip_undefined_scores() -> None:
     table.add("model", "silent.wav", {"pesq_wb": float("nan")})
     assert table.means() == {"model": {"pesq_wb": 3.0}}
     assert "| model  |     3.0000 |" in table.format()
+
+
+def test_mean_wer_is_pooled_over_the_reference_words() -> None:
+    """All errors over all words: a 2-word file with both words lost and a 10-word file with one lost make 3 / 12,
+    not the mean of the ratios (0.55); files without words or scores are left out."""
+    table = EvaluationTable(("wer", "wer_change", "similarity_to_target"))
+    table.add("model", "short.wav", {"wer": 1.0, "wer_change": 1.0, "similarity_to_target": 0.9, "known_words": 2.0})
+    table.add("model", "long.wav", {"wer": 0.1, "wer_change": 0.0, "similarity_to_target": 0.7, "known_words": 10.0})
+    table.add("model", "no_text.wav", {"wer": math.nan, "wer_change": math.nan, "similarity_to_target": 0.8,
+                                       "known_words": 0.0})  # fmt: skip
+    means = table.means()["model"]
+    assert means["wer"] == pytest.approx(3 / 12) and means["wer_change"] == pytest.approx(2 / 12)
+    assert means["similarity_to_target"] == pytest.approx(0.8)  # other measures: plain means
 
 
 def test_centroid_tracks_brightness() -> None:
