@@ -117,7 +117,7 @@ def warp_log_mel(log_mel: torch.Tensor, alpha: float, fmin: float, fmax: float) 
     """
     The same warp on `(..., mels)` log-mels (slaney mel scale from `fmin` to `fmax`, the front end's): each bin reads
     the input at the inverse warp of its centre frequency, interpolated between the bins around it. For models that
-    get a log-mel, not the STFT (test-time speaker normalisation in `PPGVCModel`).
+    get a log-mel, not the STFT (the converters' test-time speaker normalisation, `speaker_normalised`).
     """
     bins = log_mel.shape[-1]
     centres = librosa.mel_frequencies(bins + 2, fmin=fmin, fmax=fmax, htk=False)[1:-1]
