@@ -345,7 +345,8 @@ def conversion_scores(
     """
     embedding = judges.speaker_embedding(converted, rate)
     transcript = judges.transcribe(converted, rate)
-    wer = word_error_rate(" ".join(words_of(source.text)), transcript) if source.text is not None else math.nan
+    known = words_of(source.text) if source.text is not None else []
+    wer = word_error_rate(" ".join(known), transcript) if source.text is not None else math.nan
     quality = dnsmos(converted, rate)
     original = resample(source.audio, source.rate, rate)
     return {
@@ -354,7 +355,7 @@ def conversion_scores(
         "wer": wer,
         "wer_change": wer - source.wer,
         "wer_vs_source": word_error_rate(source.transcript, transcript),
-        "known_words": float(len(words_of(source.text))) if source.text is not None else 0.0,
+        "known_words": float(len(known)),
         "source_transcript_words": float(len(source.transcript.split())),
         **{f"dnsmos_{name}": value for name, value in quality.items()},
         "f0_correlation": f0_correlation(original, converted, rate),
