@@ -25,7 +25,7 @@ CONSONANTS = (
 PHONES = (SILENCE, *VOWELS, *CONSONANTS)
 PHONE_INDEX = {phone: index for index, phone in enumerate(PHONES)}
 
-# ARPAbet as pocketsphinx's en-us model (upper case) and flite (lower case, plus `ax` and `pau`) spell it.
+# ARPAbet as pocketsphinx's en-us model (upper case), flite and Festival (lower case, plus `ax` and `pau`) spell it.
 ARPABET = {
     "aa": ("a",), "ae": ("æ",), "ah": ("ə",), "ax": ("ə",), "ao": ("ɔ",), "aw": ("a", "ʊ"), "ay": ("a", "ɪ"),
     "eh": ("ɛ",), "er": ("ɝ",), "axr": ("ɝ",), "ey": ("e", "ɪ"), "ih": ("ɪ",), "iy": ("i",), "ow": ("o", "ʊ"),
@@ -34,6 +34,9 @@ ARPABET = {
     "k": ("k",), "l": ("l",), "m": ("m",), "n": ("n",), "ng": ("ŋ",), "p": ("p",), "r": ("ɹ",), "s": ("s",),
     "sh": ("ʃ",), "t": ("t",), "th": ("θ",), "v": ("v",), "w": ("w",), "y": ("j",), "z": ("z",), "zh": ("ʒ",),
     "sil": (SILENCE,), "pau": (SILENCE,), "h#": (SILENCE,),
+    # Festival's radio phoneset adds the flap, syllabic consonants and /ɦ/ (espeak-ng's ɾ is `r` too).
+    "dx": ("r",), "el": ("ə", "l"), "em": ("ə", "m"), "en": ("ə", "n"), "nx": ("n",), "hv": ("h",),
+    "brth": (SILENCE,),
 }  # fmt: skip
 
 # IPA letters (after `normalise_ipa`) → class, for espeak-ng's phoneme names in its ~100 languages. Affricates are

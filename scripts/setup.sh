@@ -25,7 +25,7 @@ fi
 # The corpus tools the data scripts (and their tests) drive, and the speech synthesizers the app makes its example
 # clips with; installed where this runs as root with apt.
 packages=()
-[[ "$extras" == *dev* || "$extras" == *data* ]] && packages=(flite espeak-ng fluidsynth fluid-soundfont-gm)
+[[ "$extras" == *dev* || "$extras" == *data* ]] && packages=(flite espeak-ng festival festvox-kdlpc16k fluidsynth fluid-soundfont-gm)
 [[ "$extras" == *app* && ${#packages[@]} -eq 0 ]] && packages=(flite espeak-ng)
 if [ "${#packages[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()

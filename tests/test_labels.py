@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes.util
 import itertools
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +105,44 @@ def test_flite_reports_gapless_phone_timings() -> None:
     assert classes[:4] == ["p", "l", "i", "z"]
     with pytest.raises(ValueError, match="voice 'nobody'"):
         flite_phones("hello", "nobody")
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/festival/voices/english/ked_diphone").is_dir(), reason="festival-ked is not installed"
+)
+def test_festival_reports_gapless_phone_timings_and_names_a_missing_voice() -> None:
+    from training.data.align_speech import festival_phones
+
+    audio, rate, phones = festival_phones('Please leave a "message".', "ked_diphone")
+    assert rate == 16000 and phones[0][0] == 0 and phones[-1][1] == pytest.approx(len(audio) / rate)
+    assert all(previous[1] == following[0] for previous, following in itertools.pairwise(phones))
+    classes = [phone for _, _, name in phones for phone in arpabet_to_classes(name) if phone != SILENCE]
+    assert classes[:4] == ["p", "l", "i", "z"]
+    assert np.abs(audio).max() > 0.05
+    with pytest.raises(ValueError, match="voice 'nobody'"):
+        festival_phones("hello", "nobody")
+    with pytest.raises(ValueError, match="not a Festival voice name"):
+        festival_phones("hello", "ked) (quit")
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/festival/voices/english/ked_diphone").is_dir(), reason="festival-ked is not installed"
+)
+def test_festival_voice_builds_with_and_without_labels(tmp_path) -> None:
+    from training.data.build_synthetic_voices import VOICES, build_voice
+
+    sentences = ["Hello there.", "The train leaves at nine."]
+    plain = build_voice("festival-ked", VOICES["festival-ked"], sentences, tmp_path / "plain")
+    assert plain["files"] == 2 and plain["source_package"] == "festvox-kdlpc16k" and plain["sampling_rate"] == 16000
+    assert not list((tmp_path / "plain").glob("*.phones.tsv"))
+    labelled = build_voice("festival-ked", VOICES["festival-ked"], sentences, tmp_path / "lab", labels=True)
+    assert labelled["files"] == 2 and not labelled["unlabelled"]
+    assert len(list((tmp_path / "lab").glob("*.phones.tsv"))) == 2
+
+
+def test_festival_radio_phones_map_onto_the_inventory() -> None:
+    assert arpabet_to_classes("dx") == ipa_to_classes("ɾ")
+    assert arpabet_to_classes("en") == ("ə", "n") and arpabet_to_classes("hv") == ("h",)
 
 
 @needs_flite

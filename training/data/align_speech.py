@@ -69,6 +69,42 @@ def flite_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
     return audio, rate, phones
 
 
+def festival_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
+    """`text` spoken by Festival `voice` (`ked_diphone` from Debian's festvox-kdlpc16k, …) → audio, its rate and
+    Festival's own segment timings (its Segment relation: radio-phoneset ARPAbet, `pau` for silence), gapless."""
+    if shutil.which("festival") is None:
+        raise RuntimeError("festival is not installed (Debian: apt install festival festvox-kdlpc16k)")
+    if not text.strip():
+        raise ValueError("festival needs some text to speak")
+    if not voice.replace("_", "").isalnum():
+        raise ValueError(f"not a Festival voice name: {voice!r}")
+    quoted = text.replace("\\", " ").replace('"', " ")
+    with tempfile.TemporaryDirectory() as folder:
+        path, script = Path(folder) / "speech.wav", Path(folder) / "say.scm"
+        script.write_text(
+            f"(voice_{voice})\n"
+            f'(set! utt (utt.synth (Utterance Text "{quoted}")))\n'
+            f'(utt.save.wave utt "{path}" \'riff)\n'
+            '(mapcar (lambda (s) (format t "SEGMENT %s %f\\n" (item.name s) (item.feat s "end")))'
+            " (utt.relation.items utt 'Segment))\n"
+        )
+        result = subprocess.run(["festival", "-b", str(script)], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0 or not path.is_file() or "SIOD ERROR" in result.stdout + result.stderr:
+            raise ValueError(f"festival failed for voice {voice!r}: {(result.stderr or result.stdout).strip()}")
+        audio, rate = load_audio(path)
+    duration, phones, start = len(audio) / rate, [], 0.0
+    for line in result.stdout.splitlines():
+        if line.startswith("SEGMENT "):
+            _, name, end_text = line.split()
+            end = min(float(end_text), duration)
+            if end > start:
+                phones.append((start, end, name))
+                start = end
+    if phones and phones[-1][1] < duration:
+        phones[-1] = (phones[-1][0], duration, phones[-1][2])
+    return audio, rate, phones
+
+
 class PocketsphinxAligner:
     """
     Forced alignment with pocketsphinx's en-us model: one decoder kept, and a fresh one on failure (a decoder reused

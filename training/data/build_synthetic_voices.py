@@ -1,4 +1,5 @@
-"""Parallel synthetic-speech corpus: the same sentences in several flite and espeak-ng voices, one folder each.
+"""Parallel synthetic-speech corpus: the same sentences in several flite, espeak-ng and Festival voices, one folder
+each.
 
     python training/data/build_synthetic_voices.py OUT_DIR [--sentences FILE] [--max-sentences N]
     python training/data/build_synthetic_voices.py OUT_DIR --sentences fr/transcripts.tsv --voices \
@@ -6,15 +7,17 @@
 
 Sentences come from FILE (one per line, or a `transcripts.tsv` written by build_speech_corpus.py) or a built-in
 list. Each voice gets OUT_DIR/<engine>-<voice>/NNNN.wav at the engine's rate, `transcripts.tsv` and `manifest.json`
-(package, version, license). Existing files are kept, so re-running is cheap. Needs Debian's flite and espeak-ng.
+(package, version, license). Existing files are kept, so re-running is cheap. Needs Debian's flite and espeak-ng
+(`festival-ked`: festival and festvox-kdlpc16k).
 
 `--keep-names` (with a `transcripts.tsv`) names each clip after the recording it transcribes (`agent-alreadyon.wav`):
 other voices saying a speaker's own prompts, which `train_ppg_decoder.py --parallel OUT_DIR` pairs with them.
 
 `--espeak-voices` adds any espeak-ng voice and variant (`espeak-ng --voices`, `+m1` … `+f5`). `--labels` also writes
 NNNN.phones.tsv beside each clip, its phones in `melgan_hf.phones` classes with the engine's own timings (espeak-ng's
-phoneme events, flite's `-psdur`): frame targets for a phone classifier. `--heldout-every N` leaves out every Nth
-sentence (0, N, 2N, …) in every voice, so an evaluation can use sentences no voice trained on.
+phoneme events, flite's `-psdur`, Festival's Segment relation): frame targets for a phone classifier.
+`--heldout-every N` leaves out every Nth sentence (0, N, 2N, …) in every voice, so an evaluation can use sentences no
+voice trained on.
 """
 
 from __future__ import annotations
@@ -41,10 +44,15 @@ VOICES = {
     "flite-kal16": ["flite", "-voice", "kal16"],
     "espeak-en-us-m": ["espeak-ng", "-v", "en-us"],
     "espeak-en-us-f": ["espeak-ng", "-v", "en-us+f3"],
+    "festival-ked": ["festival", "ked_diphone"],  # Debian's festvox-kdlpc16k: a US male diphone voice
 }
 # What a build without --voices makes (the corpora of earlier releases); flite's kal voices are asked for by name.
 DEFAULT_VOICES = ["flite-slt", "flite-rms", "flite-awb", "espeak-en-us-m", "espeak-en-us-f"]
-PACKAGES = {"flite": ("flite", "BSD-style (CMU Flite license)"), "espeak-ng": ("espeak-ng", "GPL-3+")}
+PACKAGES = {
+    "flite": ("flite", "BSD-style (CMU Flite license)"),
+    "espeak-ng": ("espeak-ng", "GPL-3+"),
+    "festival": ("festvox-kdlpc16k", "MIT-style (CMU/CSTR festvox license)"),
+}
 DEFAULT_SENTENCES = [
     "Please leave a message after the tone.",
     "The quick brown fox jumps over the lazy dog.",
@@ -77,12 +85,17 @@ def read_names(path: Path, limit: int | None) -> list[str]:
 def synthesize(command: list[str], sentence: str, target: Path, labels: bool = False) -> None:
     """Run the engine into a temporary wav, then store it through save_audio (atomic, validated); with `labels`,
     through the engine's timed interface, writing the phone classes beside it (ValueError: a phone it cannot map)."""
-    if labels:
-        engine, voice = command[0], command[-1]
+    engine, voice = command[0], command[-1]
+    if labels or engine == "festival":  # Festival is always driven through its script interface
         if engine == "flite":
             from training.data.align_speech import flite_phones
 
             audio, rate, phones = flite_phones(sentence, voice)
+            to_classes = arpabet_to_classes
+        elif engine == "festival":
+            from training.data.align_speech import festival_phones
+
+            audio, rate, phones = festival_phones(sentence, voice)
             to_classes = arpabet_to_classes
         else:
             from training.data.espeak_events import synthesize as espeak_synthesize
@@ -91,7 +104,8 @@ def synthesize(command: list[str], sentence: str, target: Path, labels: bool = F
             to_classes = ipa_to_classes
         intervals = split_into_classes((start, end, to_classes(name)) for start, end, name in phones)
         save_audio(target, audio, rate)
-        write_phone_intervals(target.with_suffix(".phones.tsv"), intervals)
+        if labels:
+            write_phone_intervals(target.with_suffix(".phones.tsv"), intervals)
         return
     with tempfile.TemporaryDirectory() as folder:
         raw = Path(folder) / "raw.wav"
