@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,21 @@ def flite_voices() -> tuple[str, ...]:
     return tuple(subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout.split(":", 1)[-1].split())
 
 
+def gapless(ends: Iterable[Sequence[str]], duration: float) -> Phones:
+    """A synthesizer's (phone, end time) pairs, in order → intervals covering the audio without gaps: each phone
+    starts where the one before ended, ends are clipped to `duration`, nameless and empty phones are dropped, and the
+    last one reaches the end of the audio."""
+    phones, start = [], 0.0
+    for name, end_text in ends:
+        end = min(float(end_text), duration)
+        if name and end > start:
+            phones.append((start, end, name))
+            start = end
+    if phones and phones[-1][1] < duration:
+        phones[-1] = (phones[-1][0], duration, phones[-1][2])
+    return phones
+
+
 def flite_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
     """`text` spoken by flite `voice` (kal, kal16, awb, rms, slt) → audio, its rate and flite's own phone timings
     (`-psdur` prints `phone:end_time` pairs), covering the audio without gaps."""
@@ -57,16 +73,8 @@ def flite_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
         if result.returncode != 0 or not path.is_file():
             raise ValueError(f"flite failed for voice {voice!r}: {result.stderr.strip() or result.stdout.strip()}")
         audio, rate = load_audio(path)
-    duration, phones, start = len(audio) / rate, [], 0.0
-    for pair in result.stdout.split():
-        name, _, end = pair.rpartition(":")
-        end = min(float(end), duration)
-        if name and end > start:
-            phones.append((start, end, name))
-            start = end
-    if phones and phones[-1][1] < duration:
-        phones[-1] = (phones[-1][0], duration, phones[-1][2])
-    return audio, rate, phones
+    ends = (pair.rpartition(":")[::2] for pair in result.stdout.split())
+    return audio, rate, gapless(ends, len(audio) / rate)
 
 
 def festival_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
@@ -92,17 +100,8 @@ def festival_phones(text: str, voice: str) -> tuple[np.ndarray, int, Phones]:
         if result.returncode != 0 or not path.is_file() or "SIOD ERROR" in result.stdout + result.stderr:
             raise ValueError(f"festival failed for voice {voice!r}: {(result.stderr or result.stdout).strip()}")
         audio, rate = load_audio(path)
-    duration, phones, start = len(audio) / rate, [], 0.0
-    for line in result.stdout.splitlines():
-        if line.startswith("SEGMENT "):
-            _, name, end_text = line.split()
-            end = min(float(end_text), duration)
-            if end > start:
-                phones.append((start, end, name))
-                start = end
-    if phones and phones[-1][1] < duration:
-        phones[-1] = (phones[-1][0], duration, phones[-1][2])
-    return audio, rate, phones
+    ends = (line.split()[1:] for line in result.stdout.splitlines() if line.startswith("SEGMENT "))
+    return audio, rate, gapless(ends, len(audio) / rate)
 
 
 class PocketsphinxAligner:

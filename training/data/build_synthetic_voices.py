@@ -102,7 +102,8 @@ def synthesize(command: list[str], sentence: str, target: Path, labels: bool = F
 
             audio, rate, phones = espeak_synthesize(sentence, voice)
             to_classes = ipa_to_classes
-        intervals = split_into_classes((start, end, to_classes(name)) for start, end, name in phones)
+        if labels:  # mapped before anything is saved, so a phone it cannot map leaves no clip behind
+            intervals = split_into_classes((start, end, to_classes(name)) for start, end, name in phones)
         save_audio(target, audio, rate)
         if labels:
             write_phone_intervals(target.with_suffix(".phones.tsv"), intervals)
